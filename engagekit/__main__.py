@@ -1,0 +1,5 @@
+import sys
+
+from engagekit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Recommenders in scikit-learn style that feed recommendation attributes into engagekit templates."""
