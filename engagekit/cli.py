@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import engagekit.commands
 from engagekit import __version__
 from engagekit.errors import EngagekitError
 from engagekit.project import Project
@@ -35,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"engagekit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_init(sub)
+    for info in sorted(pkgutil.iter_modules(engagekit.commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"engagekit.commands.{info.name}")
+        module.register(sub)
     return parser
 
 

@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     project = Project.create(args.dir, name="demo")
     endpoints = generate_endpoints(args.endpoints, seed=args.seed)
     print(f"project: {project.path}")
-    print(f"generated {len(endpoints):,} endpoints for {endpoints['User.UserId'].nunique():,} users")
+    print(
+        f"generated {len(endpoints):,} endpoints for {endpoints['User.UserId'].nunique():,} users"
+    )
     print(endpoints["ChannelType"].value_counts()[lambda s: s > 0].to_string())
     print(f"done in {time.perf_counter() - started:.1f} s")
     return 0

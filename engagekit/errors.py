@@ -58,7 +58,9 @@ class DefinitionError(EngagekitError):
 class NotFoundError(DefinitionError):
     """A named definition (or a version of it) does not exist in the project."""
 
-    def __init__(self, kind: str, name: str, version: int | None = None, known: list[str] | None = None):
+    def __init__(
+        self, kind: str, name: str, version: int | None = None, known: list[str] | None = None
+    ):
         what = f"{kind} {name!r}" + (f" version {version}" if version is not None else "")
         hint = f"; known: {', '.join(sorted(known))}" if known else ""
         super().__init__(f"{what} does not exist in this project{hint}", kind=None)

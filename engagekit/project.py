@@ -1,10 +1,10 @@
 """A project: a folder holding ``engagekit.toml`` (Pinpoint's project settings) and ``store/``.
 
-    >>> from engagekit import Project
-    >>> project = Project.create("acme")            # doctest: +SKIP
-    >>> project = Project.open("acme")              # doctest: +SKIP
-    >>> project.settings.default_timezone            # doctest: +SKIP
-    'UTC'
+>>> from engagekit import Project
+>>> project = Project.create("acme")            # doctest: +SKIP
+>>> project = Project.open("acme")              # doctest: +SKIP
+>>> project.settings.default_timezone            # doctest: +SKIP
+'UTC'
 """
 
 from __future__ import annotations

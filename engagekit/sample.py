@@ -47,15 +47,92 @@ CITIES: list[tuple[str, str, str, str, float, float, str, str, float]] = [
     ("Singapore", "SG", "SG", "Asia/Singapore", 1.3521, 103.8198, "en_SG", "+656", 2),
 ]
 FIRST_NAMES = np.array(
-    "Ada Alan Grace Linus Margaret Ken Barbara Dennis Frances Tim Radia Vint Hedy Edsger Anita "
-    "Donald Katherine John Mary Guido Yukihiro Sophie Bjarne Adele Leslie Niklaus Shafi Whitfield "
-    "Lynn Ivan Jean Fran Carol Ole Kristen Erna Ward Cynthia Hal Dana".split()
+    [
+        "Ada",
+        "Alan",
+        "Grace",
+        "Linus",
+        "Margaret",
+        "Ken",
+        "Barbara",
+        "Dennis",
+        "Frances",
+        "Tim",
+        "Radia",
+        "Vint",
+        "Hedy",
+        "Edsger",
+        "Anita",
+        "Donald",
+        "Katherine",
+        "John",
+        "Mary",
+        "Guido",
+        "Yukihiro",
+        "Sophie",
+        "Bjarne",
+        "Adele",
+        "Leslie",
+        "Niklaus",
+        "Shafi",
+        "Whitfield",
+        "Lynn",
+        "Ivan",
+        "Jean",
+        "Fran",
+        "Carol",
+        "Ole",
+        "Kristen",
+        "Erna",
+        "Ward",
+        "Cynthia",
+        "Hal",
+        "Dana",
+    ]
 )
 LAST_NAMES = np.array(
-    "Lovelace Turing Hopper Torvalds Hamilton Thompson Liskov Ritchie Allen Berners-Lee Perlman "
-    "Cerf Lamarr Dijkstra Borg Knuth Johnson McCarthy Keller Rossum Matsumoto Wilson Stroustrup "
-    "Goldberg Lamport Wirth Goldwasser Diffie Conway Sutherland Sammet Bilas Shaw Dahl Nygaard "
-    "Hoover Cunningham Dwork Abelson Scott".split()
+    [
+        "Lovelace",
+        "Turing",
+        "Hopper",
+        "Torvalds",
+        "Hamilton",
+        "Thompson",
+        "Liskov",
+        "Ritchie",
+        "Allen",
+        "Berners-Lee",
+        "Perlman",
+        "Cerf",
+        "Lamarr",
+        "Dijkstra",
+        "Borg",
+        "Knuth",
+        "Johnson",
+        "McCarthy",
+        "Keller",
+        "Rossum",
+        "Matsumoto",
+        "Wilson",
+        "Stroustrup",
+        "Goldberg",
+        "Lamport",
+        "Wirth",
+        "Goldwasser",
+        "Diffie",
+        "Conway",
+        "Sutherland",
+        "Sammet",
+        "Bilas",
+        "Shaw",
+        "Dahl",
+        "Nygaard",
+        "Hoover",
+        "Cunningham",
+        "Dwork",
+        "Abelson",
+        "Scott",
+    ]
 )
 PLANS = np.array(["free", "starter", "pro", "enterprise"])
 PLAN_WEIGHTS = np.array([0.55, 0.2, 0.2, 0.05])
@@ -86,7 +163,9 @@ def generate_endpoints(
     """Generate ``n`` endpoints (normalized dtypes) for ``n / 1.6`` users, reproducibly."""
     rng = np.random.default_rng(seed)
     as_of_ts = pd.Timestamp(as_of)
-    as_of_ts = as_of_ts.tz_localize("UTC") if as_of_ts.tzinfo is None else as_of_ts.tz_convert("UTC")
+    as_of_ts = (
+        as_of_ts.tz_localize("UTC") if as_of_ts.tzinfo is None else as_of_ts.tz_convert("UTC")
+    )
 
     # users own 1..3 endpoints: assign endpoint -> user by sorted draws
     n_users = max(1, int(round(n / 1.6)))
@@ -109,9 +188,7 @@ def generate_endpoints(
     city = u_city[user_idx]
     dev = u_device[user_idx]
     platform = np.array([d[0] for d in DEVICES])[dev]
-    channel = np.where(
-        channel == "PUSH", np.where(platform == "iOS", "APNS", "GCM"), channel
-    )
+    channel = np.where(channel == "PUSH", np.where(platform == "iOS", "APNS", "GCM"), channel)
 
     cities = np.array([c[0] for c in CITIES])
     regions = np.array([c[1] for c in CITIES])
@@ -127,9 +204,14 @@ def generate_endpoints(
     first = FIRST_NAMES[u_first][user_idx]
     last = LAST_NAMES[u_last][user_idx]
 
-    email = pd.Series(first).str.lower() + "." + pd.Series(last).str.lower().str.replace(
-        "-", "", regex=False
-    ) + pd.Series(user_idx.astype(str)) + "@" + pd.Series(EMAIL_DOMAINS[u_domain][user_idx])
+    email = (
+        pd.Series(first).str.lower()
+        + "."
+        + pd.Series(last).str.lower().str.replace("-", "", regex=False)
+        + pd.Series(user_idx.astype(str))
+        + "@"
+        + pd.Series(EMAIL_DOMAINS[u_domain][user_idx])
+    )
     digits = rng.integers(1_000_000, 9_999_999, size=n).astype(str)
     phone = pd.Series(prefixes[city]) + pd.Series(digits)
     token = pd.Series(_ids("tok", rng.integers(0, 2**62, size=n, dtype=np.int64)))
@@ -193,8 +275,12 @@ def generate_endpoints(
             "User.UserAttributes.LastName": last,
         }
     )
-    for col in ("Attributes.plan", "Attributes.signup_source", "User.UserAttributes.FirstName",
-                "User.UserAttributes.LastName"):
+    for col in (
+        "Attributes.plan",
+        "Attributes.signup_source",
+        "User.UserAttributes.FirstName",
+        "User.UserAttributes.LastName",
+    ):
         frame[col] = _scalar_list(frame[col].to_numpy())
     return normalize_endpoints(frame)
 

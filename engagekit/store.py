@@ -201,9 +201,7 @@ class Store:
             )
         return version
 
-    def get_definition(
-        self, kind: str, name: str, version: int | None = None
-    ) -> DefinitionRecord:
+    def get_definition(self, kind: str, name: str, version: int | None = None) -> DefinitionRecord:
         """One version (default: the active one). Pinned versions of deleted definitions stay
         readable; asking a deleted definition for its active version raises NotFoundError."""
         conn = self.connect()
@@ -253,9 +251,13 @@ class Store:
 
     def versions(self, kind: str, name: str) -> list[DefinitionRecord]:
         """Every stored version of one definition, oldest first."""
-        head = self.connect().execute(
-            "SELECT active_version FROM definition_heads WHERE kind=? AND name=?", (kind, name)
-        ).fetchone()
+        head = (
+            self.connect()
+            .execute(
+                "SELECT active_version FROM definition_heads WHERE kind=? AND name=?", (kind, name)
+            )
+            .fetchone()
+        )
         if head is None:
             raise NotFoundError(kind, name, known=self.names(kind))
         return [self.get_definition(kind, name, v) for v in self._version_numbers(kind, name)]
