@@ -8,7 +8,7 @@ notebook can show the cause and a program can act on it.
     │   └── StoreVersionError   the store was written by a newer engagekit
     ├── DefinitionError         a user definition (segment, template, campaign) is invalid
     │   └── NotFoundError       a named definition or version does not exist
-    ├── ImportFileError         an input file cannot be read at all (empty, not UTF-8, mixed formats)
+    ├── ImportFileError         a file cannot be read at all (empty, not UTF-8, mixed formats)
     ├── TemplateError           a template does not compile or cannot render
     ├── ChannelError            a channel is unknown, misconfigured or refused a message
     └── DeliveryError           a run cannot be delivered (ledger, limits, quotas)
@@ -46,7 +46,7 @@ class StoreVersionError(ProjectError):
 
 
 class DefinitionError(EngagekitError):
-    """A definition is invalid; ``path`` locates the bad field inside it (``"Treatments.2.SizePercent"``)."""
+    """A definition is invalid; ``path`` locates the bad field (``"Treatments.2.SizePercent"``)."""
 
     def __init__(self, message: str, *, path: str | None = None, kind: str | None = None) -> None:
         where = f"{kind + ' ' if kind else ''}{'at ' + path + ': ' if path else ''}"

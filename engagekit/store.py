@@ -88,7 +88,7 @@ class Store:
 
     # -- connections ---------------------------------------------------------------------------
     def connect(self) -> sqlite3.Connection:
-        """A connection for this thread (WAL, 30 s busy timeout, autocommit outside transactions)."""
+        """This thread's connection (WAL, 30 s busy timeout, autocommit outside transactions)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
             conn = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
@@ -237,8 +237,8 @@ class Store:
     def list_definitions(self, kind: str, *, include_deleted: bool = False) -> pd.DataFrame:
         """One row per definition of ``kind``: name, active and latest version, deleted flag."""
         sql = (
-            "SELECT h.name, h.active_version, h.latest_version, h.deleted_at IS NOT NULL AS deleted,"
-            " d.created_at AS updated_at FROM definition_heads h JOIN definitions d"
+            "SELECT h.name, h.active_version, h.latest_version,"
+            " h.deleted_at IS NOT NULL AS deleted, d.created_at AS updated_at FROM definition_heads h JOIN definitions d"
             " ON d.kind=h.kind AND d.name=h.name AND d.version=h.latest_version WHERE h.kind=?"
         )
         if not include_deleted:
@@ -279,7 +279,7 @@ class Store:
             )
 
     def delete_definition(self, kind: str, name: str) -> None:
-        """Mark deleted: gone from lists and from unpinned lookups, pinned versions stay readable."""
+        """Mark deleted: gone from lists and unpinned lookups; pinned versions stay readable."""
         with self.transaction() as conn:
             cur = conn.execute(
                 "UPDATE definition_heads SET deleted_at=? WHERE kind=? AND name=? "

@@ -40,7 +40,7 @@ def test_store_newer_than_the_code_gives_a_clear_error(project: Project) -> None
     conn.execute("INSERT INTO schema_migrations VALUES (9999, 'future', '2030-01-01')")
     conn.commit()
     conn.close()
-    with pytest.raises(StoreVersionError, match="schema version 9999.*upgrade engagekit"):
+    with pytest.raises(StoreVersionError, match=r"schema version 9999.*upgrade engagekit"):
         Project.open(project.path)
 
 
