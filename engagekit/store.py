@@ -238,7 +238,8 @@ class Store:
         """One row per definition of ``kind``: name, active and latest version, deleted flag."""
         sql = (
             "SELECT h.name, h.active_version, h.latest_version,"
-            " h.deleted_at IS NOT NULL AS deleted, d.created_at AS updated_at FROM definition_heads h JOIN definitions d"
+            " h.deleted_at IS NOT NULL AS deleted, d.created_at AS updated_at"
+            " FROM definition_heads h JOIN definitions d"
             " ON d.kind=h.kind AND d.name=h.name AND d.version=h.latest_version WHERE h.kind=?"
         )
         if not include_deleted:
