@@ -1,0 +1,50 @@
+"""Events: Pinpoint's event stream kept as an append-only Parquet lake, queried with DuckDB.
+
+    >>> from engagekit.events import append_events, read_events, lake
+    >>> report = append_events(project, [{"event_type": "_session.start",     # doctest: +SKIP
+    ...     "event_timestamp": 1700000000000, "endpoint_id": "ep-1", "user_id": "u-1"}])
+    >>> lake(project).sql("SELECT count(*) FROM events").fetchone()           # doctest: +SKIP
+    (1,)
+
+The model (``Event``, Pinpoint's JSON), the flat lake columns (``LAKE_SCHEMA``) and the mapping
+between them live in ``_schema``; appends, validation and partitions in ``_lake``; readers in
+``_query``; file and S3 ingest in ``_ingest``; retention and erasure in ``_retention``; stream
+export (S3, Kinesis Data Streams, Firehose) in ``_stream``; the event generator in ``_generate``.
+"""
+
+from engagekit.events._lake import (
+    REJECT_REASONS,
+    IngestReport,
+    append_events,
+    lake_files,
+    list_partitions,
+    partition_of,
+)
+from engagekit.events._query import connect, events_source, lake, read_events
+from engagekit.events._schema import (
+    COLUMNS,
+    LAKE_SCHEMA,
+    STANDARD_EVENT_TYPES,
+    Event,
+    to_pinpoint,
+    to_row,
+)
+
+__all__ = [
+    "COLUMNS",
+    "LAKE_SCHEMA",
+    "REJECT_REASONS",
+    "STANDARD_EVENT_TYPES",
+    "Event",
+    "IngestReport",
+    "append_events",
+    "connect",
+    "events_source",
+    "lake",
+    "lake_files",
+    "list_partitions",
+    "partition_of",
+    "read_events",
+    "to_pinpoint",
+    "to_row",
+]
