@@ -1,0 +1,80 @@
+"""Segments: who is in an audience, in Pinpoint's SegmentDimensions / SegmentGroupList shapes.
+
+Declare a segment with the fluent builder (or from Pinpoint JSON), evaluate it over an endpoint
+DataFrame, estimate its reach, save it in the project, or compile it to SQL for DuckDB:
+
+    >>> from engagekit.sample import generate_endpoints
+    >>> from engagekit.segments import segment, evaluate, estimate
+    >>> df = generate_endpoints(2_000, seed=3)
+    >>> berlin = segment("berlin-email").channel("EMAIL").city("Berlin").build()
+    >>> bool(evaluate(berlin, df).sum() == estimate(berlin, df).total)
+    True
+"""
+
+from engagekit.segments._builder import SegmentBuilder, builder_from, segment
+from engagekit.segments._evaluate import (
+    Estimate,
+    compile_segment,
+    estimate,
+    evaluate,
+    export_members,
+    members,
+)
+from engagekit.segments._model import (
+    AttributeDimension,
+    GPSCoordinates,
+    GPSPointDimension,
+    ImportDefinition,
+    MetricDimension,
+    RecencyDimension,
+    Segment,
+    SegmentBehaviors,
+    SegmentDemographics,
+    SegmentDimensions,
+    SegmentGroup,
+    SegmentGroupList,
+    SegmentLocation,
+    SegmentReference,
+    SetDimension,
+)
+from engagekit.segments._store import (
+    copy_segment,
+    delete_segment,
+    list_segments,
+    load_segment,
+    save_segment,
+    segment_versions,
+)
+
+__all__ = [
+    "AttributeDimension",
+    "Estimate",
+    "GPSCoordinates",
+    "GPSPointDimension",
+    "ImportDefinition",
+    "MetricDimension",
+    "RecencyDimension",
+    "Segment",
+    "SegmentBehaviors",
+    "SegmentBuilder",
+    "SegmentDemographics",
+    "SegmentDimensions",
+    "SegmentGroup",
+    "SegmentGroupList",
+    "SegmentLocation",
+    "SegmentReference",
+    "SetDimension",
+    "builder_from",
+    "compile_segment",
+    "copy_segment",
+    "delete_segment",
+    "estimate",
+    "evaluate",
+    "export_members",
+    "list_segments",
+    "load_segment",
+    "members",
+    "save_segment",
+    "segment",
+    "segment_versions",
+]

@@ -1,0 +1,513 @@
+"""Evaluate a segment over an endpoint DataFrame: vectorized, cheap selective criteria first.
+
+An AND evaluates its children in order of cost and hands each child only the rows that are
+still in; an OR hands each child only the rows not yet in. List criteria run in
+``pyarrow.compute`` over the flattened values of the surviving rows; the great-circle distance
+runs after a latitude band prefilter.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engagekit.segments._model import DATE_PATTERN, Segment
+from engagekit.segments._plan import (
+    EARTH_RADIUS_KM,
+    ActiveSince,
+    And,
+    Compiler,
+    Const,
+    GpsWithin,
+    IdIn,
+    ListMatch,
+    MetricCmp,
+    Node,
+    Not,
+    Or,
+    SetIn,
+)
+
+if TYPE_CHECKING:
+    from engagekit.project import Project
+
+SESSION_START = "_session.start"
+_NAT = np.iinfo(np.int64).min
+# above this share of the frame, a cheap criterion is computed on every row and then indexed
+_DENSE_SHARE = 0.35
+
+
+def now_us(now: datetime | str | pd.Timestamp | None) -> int:
+    """``now`` (default: the current time) as microseconds since the epoch, UTC."""
+    ts = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return int(ts.value) // 1_000  # Timestamp.value is always nanoseconds
+
+
+def compile_segment(segment: Segment, *, project: Project | None = None, now: Any = None) -> Node:
+    """The expression tree of a segment, base segments resolved through the project."""
+    from engagekit.segments._store import resolver
+
+    return Compiler(now_us(now), resolver(project) if project is not None else None).segment(
+        segment
+    )
+
+
+def evaluate(
+    segment: Segment,
+    endpoints: pd.DataFrame,
+    *,
+    project: Project | None = None,
+    now: datetime | str | pd.Timestamp | None = None,
+    events: pd.DataFrame | None = None,
+) -> pd.Series:
+    """A boolean Series aligned to ``endpoints.index``: True for the segment's members.
+
+    ``project`` resolves base segments by name; ``now`` anchors Behavior.Recency (default: the
+    current time); ``events`` (endpoint_id, event_type, event_timestamp) gives each endpoint's
+    last ``_session.start``, which Recency uses instead of ``EffectiveDate`` when present.
+
+        >>> from engagekit.sample import generate_endpoints
+        >>> from engagekit.segments import segment
+        >>> df = generate_endpoints(1_000, seed=1)
+        >>> mask = evaluate(segment("de").country("DE").build(), df)
+        >>> bool(mask.sum() > 0)
+        True
+    """
+    node = compile_segment(segment, project=project, now=now)
+    mask = _Engine(endpoints, events).run(node)
+    return pd.Series(mask, index=endpoints.index, name=segment.name, dtype=bool)
+
+
+class _Engine:
+    def __init__(self, df: pd.DataFrame, events: pd.DataFrame | None) -> None:
+        self.df = df
+        self.n = len(df)
+        self.events = events
+        self._cache: dict[tuple[str, str], Any] = {}
+
+    def run(self, node: Node) -> np.ndarray:
+        return self.eval(node, None)
+
+    # rows: None = every row; else int64 positions into the frame
+    def eval(self, node: Node, rows: np.ndarray | None) -> np.ndarray:
+        k = self.n if rows is None else len(rows)
+        if k == 0:
+            return np.zeros(0, dtype=bool)
+        if isinstance(node, Const):
+            return np.full(k, node.value, dtype=bool)
+        if isinstance(node, And):
+            return self._and(node, rows, k)
+        if isinstance(node, Or):
+            return self._or(node, rows, k)
+        if isinstance(node, Not):
+            return ~self.eval(node.child, rows)
+        if isinstance(node, (SetIn, MetricCmp, ActiveSince, IdIn)):
+            return self._cheap(node, rows)
+        if isinstance(node, GpsWithin):
+            return self._gps(node, rows)
+        if isinstance(node, ListMatch):
+            return self._list(node, rows)
+        raise TypeError(f"unknown segment node {node!r}")
+
+    def _and(self, node: And, rows: np.ndarray | None, k: int) -> np.ndarray:
+        live: np.ndarray | None = None  # local positions still in; None = all
+        for child in sorted(node.children, key=lambda c: c.cost):
+            sub = rows if live is None else (live if rows is None else rows[live])
+            m = self.eval(child, sub)
+            live = np.flatnonzero(m) if live is None else live[m]
+            if len(live) == 0:
+                break
+        out = np.zeros(k, dtype=bool)
+        out[live] = True
+        return out
+
+    def _or(self, node: Or, rows: np.ndarray | None, k: int) -> np.ndarray:
+        out = np.zeros(k, dtype=bool)
+        pending: np.ndarray | None = None  # local positions still out
+        for child in sorted(node.children, key=lambda c: c.cost):
+            sub = rows if pending is None else (pending if rows is None else rows[pending])
+            m = self.eval(child, sub)
+            if pending is None:
+                out |= m
+                pending = np.flatnonzero(~m)
+            else:
+                out[pending[m]] = True
+                pending = pending[~m]
+            if len(pending) == 0:
+                break
+        return out
+
+    # -- cheap leaves: computed on the rows, or densely when most rows are asked --------------
+    def _cheap(self, node: Node, rows: np.ndarray | None) -> np.ndarray:
+        if rows is not None and len(rows) > _DENSE_SHARE * self.n:
+            return self._cheap(node, None)[rows]
+        if isinstance(node, SetIn):
+            return self._set_in(node, rows)
+        if isinstance(node, MetricCmp):
+            v = self._float(node.column)
+            v = v if rows is None else v[rows]
+            with np.errstate(invalid="ignore"):
+                if node.op == ">":
+                    return v > node.value
+                if node.op == "<":
+                    return v < node.value
+                if node.op == ">=":
+                    return v >= node.value
+                if node.op == "<=":
+                    return v <= node.value
+                if node.op == "=":
+                    return v == node.value
+                assert node.value2 is not None
+                return (v >= node.value) & (v <= node.value2)
+        if isinstance(node, ActiveSince):
+            last = self._last_activity()
+            return (last if rows is None else last[rows]) >= node.cutoff_us
+        if isinstance(node, IdIn):
+            ids = self._column("Id")
+            if ids is None:
+                return np.zeros(self.n if rows is None else len(rows), dtype=bool)
+            arr = pa.array(ids if rows is None else ids.iloc[rows], type=pa.string())
+            got = pc.is_in(arr, value_set=pa.array(node.ids, type=pa.string()))
+            return np.asarray(got.fill_null(False), dtype=bool)
+        raise TypeError(node)
+
+    def _column(self, name: str) -> pd.Series | None:
+        return self.df[name] if name in self.df.columns else None
+
+    def _set_in(self, node: SetIn, rows: np.ndarray | None) -> np.ndarray:
+        k = self.n if rows is None else len(rows)
+        col = self._column(node.column)
+        if col is None:
+            return np.zeros(k, dtype=bool)
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            key = ("codes", node.column)
+            if key not in self._cache:
+                self._cache[key] = (
+                    np.asarray(col.cat.codes),
+                    pd.Index(col.cat.categories.astype(str)),
+                )
+            codes, cats = self._cache[key]
+            lut = np.zeros(len(cats) + 1, dtype=bool)  # last slot: code -1 (missing)
+            lut[:-1] = cats.isin(node.values)
+            return lut[codes if rows is None else codes[rows]]
+        part = col if rows is None else col.iloc[rows]
+        arr = pa.array(part.astype("string"), type=pa.string())
+        got = pc.is_in(arr, value_set=pa.array(node.values, type=pa.string()))
+        return np.asarray(got.fill_null(False), dtype=bool)
+
+    def _float(self, name: str) -> np.ndarray:
+        key = ("float", name)
+        if key not in self._cache:
+            col = self._column(name)
+            self._cache[key] = (
+                np.full(self.n, np.nan)
+                if col is None
+                else pd.to_numeric(col, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            )
+        return self._cache[key]
+
+    def _last_activity(self) -> np.ndarray:
+        key = ("last", "")
+        if key not in self._cache:
+            last = _micros(self._column("EffectiveDate"), self.n)
+            ev = self.events
+            if ev is not None and len(ev) and self._column("Id") is not None:
+                sessions = ev.loc[ev["event_type"] == SESSION_START]
+                latest = (
+                    pd.to_datetime(sessions["event_timestamp"], utc=True)
+                    .groupby(sessions["endpoint_id"].astype("string").to_numpy())
+                    .max()
+                )
+                mapped = _micros(self.df["Id"].astype("string").map(latest), self.n)
+                last = np.where(mapped != _NAT, mapped, last)
+            self._cache[key] = last
+        return self._cache[key]
+
+    # -- costly leaves: only on the surviving rows ---------------------------------------------
+    def _gps(self, node: GpsWithin, rows: np.ndarray | None) -> np.ndarray:
+        lat, lon = self._float("Location.Latitude"), self._float("Location.Longitude")
+        if rows is not None:
+            lat, lon = lat[rows], lon[rows]
+        # great-circle distance is at least R * |dlat|: a band on latitude is a safe prefilter
+        band = np.degrees(node.km / EARTH_RADIUS_KM) * (1 + 1e-9) + 1e-9
+        with np.errstate(invalid="ignore"):
+            near = np.flatnonzero(np.abs(lat - node.latitude) <= band)
+        out = np.zeros(len(lat), dtype=bool)
+        if len(near):
+            d = haversine_km(lat[near], lon[near], node.latitude, node.longitude)
+            with np.errstate(invalid="ignore"):
+                out[near] = d <= node.km
+        return out
+
+    def _list_array(self, name: str) -> pa.Array | None:
+        key = ("list", name)
+        if key not in self._cache:
+            col = self._column(name)
+            if col is None:
+                self._cache[key] = None
+            else:
+                arr = _to_list_array(col)
+                self._cache[key] = arr
+        return self._cache[key]
+
+    def _list(self, node: ListMatch, rows: np.ndarray | None) -> np.ndarray:
+        k = self.n if rows is None else len(rows)
+        arr = self._list_array(node.column)
+        if arr is None:
+            return np.zeros(k, dtype=bool)
+        if rows is not None:
+            arr = arr.take(pa.array(rows, type=pa.int64()))
+        return list_match(arr, node)
+
+
+def list_match(arr: pa.ListArray, node: ListMatch) -> np.ndarray:
+    """For each list: does any element satisfy the node's operation?"""
+    flat = pc.list_flatten(arr)
+    parents = np.asarray(pc.list_parent_indices(arr))
+    if node.op == "IN":
+        hit = pc.is_in(flat, value_set=pa.array(node.values, type=pa.string()))
+    elif node.op == "CONTAINS":
+        hit = None
+        for v in node.values:
+            one = pc.match_substring(flat, v)
+            hit = one if hit is None else pc.or_(hit, one)
+    else:
+        us = parse_dates_us(flat)
+        with np.errstate(invalid="ignore"):
+            if node.op == "BEFORE":
+                hit_np = us < node.bounds[0]
+            elif node.op == "AFTER":
+                hit_np = us > node.bounds[0]
+            elif node.op == "BETWEEN":
+                hit_np = (us >= node.bounds[0]) & (us <= node.bounds[1])
+            else:  # RANGE_EXCL (ON a day)
+                hit_np = (us >= node.bounds[0]) & (us < node.bounds[1])
+        hit_np &= us != _NAT
+        out = np.zeros(len(arr), dtype=bool)
+        out[parents[hit_np]] = True
+        return out
+    assert hit is not None
+    hits = np.asarray(hit.fill_null(False), dtype=bool)
+    out = np.zeros(len(arr), dtype=bool)
+    out[parents[hits]] = True
+    return out
+
+
+def parse_dates_us(values: pa.Array) -> np.ndarray:
+    """Strings matching :data:`DATE_PATTERN` as epoch microseconds (UTC); others as NaT."""
+    out = np.full(len(values), _NAT, dtype=np.int64)
+    ok = np.asarray(pc.match_substring_regex(values, DATE_PATTERN).fill_null(False), dtype=bool)
+    idx = np.flatnonzero(ok)
+    if len(idx):
+        text = pd.Series(values.take(pa.array(idx)).to_pylist(), dtype="string")
+        parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+        out[idx] = _micros(parsed, len(idx))
+    return out
+
+
+def _micros(col: pd.Series | None, n: int) -> np.ndarray:
+    if col is None:
+        return np.full(n, _NAT, dtype=np.int64)
+    idx = pd.DatetimeIndex(pd.to_datetime(col, utc=True)).as_unit("us")
+    return idx.asi8.copy()
+
+
+def _to_list_array(col: pd.Series) -> pa.ListArray:
+    if isinstance(col.dtype, pd.ArrowDtype) and pa.types.is_list(col.dtype.pyarrow_dtype):
+        chunked = col.array.__arrow_array__()
+    else:
+        from engagekit.endpoints import to_list_array
+
+        chunked = pa.chunked_array([to_list_array(col.tolist())])
+    arr = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
+    if not pa.types.is_string(arr.type.value_type):
+        arr = arr.cast(pa.list_(pa.string()))
+    return arr
+
+
+def haversine_km(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> np.ndarray:
+    """Great-circle distance in kilometres from (lat0, lon0), the formula the SQL uses too."""
+    p1, p2 = np.radians(lat), np.radians(lat0)
+    dp = p1 - p2
+    dl = np.radians(lon) - np.radians(lon0)
+    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
+
+
+# -- estimates and members ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Counts of a segment over an endpoint frame.
+
+    ``messageable`` members are ACTIVE and not opted out; every other member is counted once in
+    ``excluded`` under its reason (``OPTED_OUT`` before ``INACTIVE``).
+    """
+
+    segment: str
+    total: int
+    messageable: int
+    by_channel: Mapping[str, int] = field(default_factory=dict)
+    messageable_by_channel: Mapping[str, int] = field(default_factory=dict)
+    excluded: Mapping[str, int] = field(default_factory=dict)
+    endpoints: int = 0
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per channel: members and messageable."""
+        chans = sorted(set(self.by_channel) | set(self.messageable_by_channel))
+        return pd.DataFrame(
+            {
+                "members": [self.by_channel.get(c, 0) for c in chans],
+                "messageable": [self.messageable_by_channel.get(c, 0) for c in chans],
+            },
+            index=pd.Index(chans, name="channel"),
+        )
+
+    def summary(self) -> str:
+        """A one-line text summary (the widget's live label uses it)."""
+        reasons = ", ".join(f"{k} {v:,}" for k, v in self.excluded.items() if v) or "none"
+        channels = ", ".join(f"{k} {v:,}" for k, v in self.by_channel.items()) or "-"
+        return (
+            f"{self.segment}: {self.total:,} of {self.endpoints:,} endpoints, "
+            f"{self.messageable:,} messageable ({channels}); excluded: {reasons}"
+        )
+
+    def _repr_html_(self) -> str:
+        return f"<p>{self.summary()}</p>" + self.to_frame().to_html()
+
+
+def estimate(
+    segment: Segment,
+    endpoints: pd.DataFrame,
+    *,
+    project: Project | None = None,
+    now: Any = None,
+    events: pd.DataFrame | None = None,
+    mask: pd.Series | None = None,
+) -> Estimate:
+    """Total members, per channel, messageable (ACTIVE and OptOut NONE), excluded with reasons."""
+    if mask is None:
+        mask = evaluate(segment, endpoints, project=project, now=now, events=events)
+    m = mask.to_numpy(dtype=bool)
+    opted = _text(endpoints, "OptOut", "NONE") != "NONE"
+    inactive = _text(endpoints, "EndpointStatus", "ACTIVE") != "ACTIVE"
+    ok = m & ~opted & ~inactive
+    channel = _text(endpoints, "ChannelType", "UNKNOWN")
+    return Estimate(
+        segment=segment.name,
+        total=int(m.sum()),
+        messageable=int(ok.sum()),
+        by_channel=_counts(channel[m]),
+        messageable_by_channel=_counts(channel[ok]),
+        excluded={
+            "OPTED_OUT": int((m & opted).sum()),
+            "INACTIVE": int((m & ~opted & inactive).sum()),
+        },
+        endpoints=len(endpoints),
+    )
+
+
+def _text(df: pd.DataFrame, column: str, default: str) -> np.ndarray:
+    if column not in df.columns:
+        return np.full(len(df), default, dtype=object)
+    return df[column].astype("string").fillna(default).to_numpy(dtype=object)
+
+
+def _counts(values: np.ndarray) -> dict[str, int]:
+    if len(values) == 0:
+        return {}
+    uniq, counts = np.unique(values.astype(str), return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    return {str(uniq[i]): int(counts[i]) for i in order}
+
+
+def members(
+    segment: Segment,
+    endpoints: pd.DataFrame,
+    *,
+    project: Project | None = None,
+    now: Any = None,
+    events: pd.DataFrame | None = None,
+    messageable_only: bool = False,
+    columns: list[str] | None = None,
+) -> pd.DataFrame:
+    """The member rows of ``endpoints`` (optionally only the messageable ones, or some columns)."""
+    mask = evaluate(segment, endpoints, project=project, now=now, events=events)
+    if messageable_only:
+        mask &= _text(endpoints, "OptOut", "NONE") == "NONE"
+        mask &= _text(endpoints, "EndpointStatus", "ACTIVE") == "ACTIVE"
+    out = endpoints.loc[mask.to_numpy()]
+    return out[columns] if columns is not None else out
+
+
+def export_members(
+    segment: Segment,
+    endpoints: pd.DataFrame,
+    dest: str | Path,
+    *,
+    format: Literal["csv", "ndjson"] | None = None,
+    project: Project | None = None,
+    now: Any = None,
+    events: pd.DataFrame | None = None,
+    messageable_only: bool = False,
+) -> int:
+    """Write the members to CSV or NDJSON (by ``format`` or the file suffix); returns the count."""
+    rows = members(
+        segment,
+        endpoints,
+        project=project,
+        now=now,
+        events=events,
+        messageable_only=messageable_only,
+    )
+    fmt = format or ("ndjson" if str(dest).endswith((".ndjson", ".jsonl", ".json")) else "csv")
+    try:
+        from engagekit.endpoints import export_endpoints  # type: ignore[attr-defined]
+    except ImportError:
+        export_endpoints = None
+    if export_endpoints is not None:
+        export_endpoints(rows, dest, format=fmt)
+        return len(rows)
+    _write_rows(rows, Path(dest), fmt)
+    return len(rows)
+
+
+def _write_rows(rows: pd.DataFrame, dest: Path, fmt: str) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "ndjson":
+        with open(dest, "w", encoding="utf-8") as fh:
+            for rec in rows.to_dict(orient="records"):
+                fh.write(json.dumps({k: _jsonable(v) for k, v in rec.items()}) + "\n")
+        return
+    flat = rows.copy()
+    for col in flat.columns:
+        if isinstance(flat[col].dtype, pd.ArrowDtype) and pa.types.is_list(
+            flat[col].dtype.pyarrow_dtype
+        ):
+            flat[col] = [None if v is None else json.dumps(list(v)) for v in flat[col].tolist()]
+    flat.to_csv(dest, index=False)
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [str(v) for v in value]
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

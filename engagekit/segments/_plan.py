@@ -1,0 +1,339 @@
+"""A segment compiled to a small boolean expression tree that both engines execute.
+
+The pandas engine (``_evaluate``) and the SQL compiler (``_sql``) walk the same tree, so their
+semantics cannot drift: every leaf is a total predicate (never NULL) with a cost used to order
+the cheap, selective criteria first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from engagekit.errors import DefinitionError
+from engagekit.segments._model import (
+    DURATION_SECONDS,
+    AttributeDimension,
+    MetricDimension,
+    Segment,
+    SegmentDimensions,
+    SegmentGroup,
+    SegmentReference,
+    SetDimension,
+)
+
+# relative costs per row, used to order AND / OR children
+COST_SET = 1.0
+COST_METRIC = 1.0
+COST_RECENCY = 1.5
+COST_IDS = 4.0
+COST_LIST = 20.0
+COST_LIST_DATE = 40.0
+COST_GPS = 30.0
+
+
+class Node:
+    cost: float = 1.0
+
+
+@dataclass(frozen=True)
+class Const(Node):
+    value: bool
+    cost: float = 0.0
+
+
+@dataclass(frozen=True)
+class And(Node):
+    children: tuple[Node, ...]
+
+    @property
+    def cost(self) -> float:  # type: ignore[override]
+        return sum(c.cost for c in self.children)
+
+
+@dataclass(frozen=True)
+class Or(Node):
+    children: tuple[Node, ...]
+
+    @property
+    def cost(self) -> float:  # type: ignore[override]
+        return sum(c.cost for c in self.children)
+
+
+@dataclass(frozen=True)
+class Not(Node):
+    child: Node
+
+    @property
+    def cost(self) -> float:  # type: ignore[override]
+        return self.child.cost
+
+
+@dataclass(frozen=True)
+class SetIn(Node):
+    """``column`` (categorical or string) is one of ``values``; NULL is never in the set."""
+
+    column: str
+    values: tuple[str, ...]
+    cost: float = COST_SET
+
+
+@dataclass(frozen=True)
+class ListMatch(Node):
+    """Some element of the list ``column`` matches: op is IN, CONTAINS, BEFORE, AFTER, ON, BETWEEN.
+
+    Date operands are microseconds since the epoch (UTC); ON carries [day start, next day).
+    """
+
+    column: str
+    op: str
+    values: tuple[str, ...] = ()
+    bounds: tuple[int, ...] = ()
+    cost: float = COST_LIST
+
+
+@dataclass(frozen=True)
+class MetricCmp(Node):
+    """A float ``column`` compared with a number; NaN never matches."""
+
+    column: str
+    op: str  # > < >= <= = between
+    value: float
+    value2: float | None = None
+    cost: float = COST_METRIC
+
+
+@dataclass(frozen=True)
+class GpsWithin(Node):
+    latitude: float
+    longitude: float
+    km: float
+    cost: float = COST_GPS
+
+
+@dataclass(frozen=True)
+class ActiveSince(Node):
+    """The endpoint's last activity is at or after ``now - seconds`` (microsecond cutoff)."""
+
+    cutoff_us: int
+    cost: float = COST_RECENCY
+
+
+@dataclass(frozen=True)
+class IdIn(Node):
+    """Members of an imported segment: ``Id`` is one of ``ids``."""
+
+    ids: tuple[str, ...] = field(repr=False)
+    cost: float = COST_IDS
+
+
+EARTH_RADIUS_KM = 6371.0088
+_OPS = {
+    "GREATER_THAN": ">",
+    "LESS_THAN": "<",
+    "GREATER_THAN_OR_EQUAL": ">=",
+    "LESS_THAN_OR_EQUAL": "<=",
+    "EQUAL": "=",
+}
+
+Resolver = Callable[[SegmentReference, str], Segment]
+
+
+@dataclass
+class Compiler:
+    """Compile segments to nodes; ``resolve`` fetches a base segment (path for errors)."""
+
+    now_us: int
+    resolve: Resolver | None = None
+    _stack: list[str] = field(default_factory=list)
+
+    def segment(self, seg: Segment, path: str = "") -> Node:
+        parts: list[Node] = []
+        if seg.import_definition is not None:
+            parts.append(IdIn(tuple(seg.import_definition.endpoint_ids)))
+        if seg.dimensions is not None:
+            parts.append(self.dimensions(seg.dimensions))
+        if seg.segment_groups is not None and seg.segment_groups.groups:
+            groups = [
+                self.group(g, f"{path}SegmentGroups.Groups.{i}")
+                for i, g in enumerate(seg.segment_groups.groups)
+            ]
+            parts.append(combine(seg.segment_groups.include, groups))
+        return and_(parts)
+
+    def group(self, group: SegmentGroup, path: str) -> Node:
+        parts: list[Node] = []
+        if group.source_segments:
+            sources = [
+                self.reference(ref, f"{path}.SourceSegments.{i}")
+                for i, ref in enumerate(group.source_segments)
+            ]
+            parts.append(combine(group.source_type, sources))
+        if group.dimensions:
+            parts.append(combine(group.type, [self.dimensions(d) for d in group.dimensions]))
+        return and_(parts)
+
+    def reference(self, ref: SegmentReference, path: str) -> Node:
+        if self.resolve is None:
+            raise DefinitionError(
+                f"base segment {ref.id!r} needs a project to resolve it; "
+                "pass project=... (segments are looked up by name)",
+                path=f"{path}.Id",
+                kind="segment",
+            )
+        key = f"{ref.id}@{ref.version}" if ref.version else ref.id
+        if ref.id in self._stack:
+            cycle = " -> ".join([*self._stack[self._stack.index(ref.id) :], ref.id])
+            raise DefinitionError(
+                f"segments include each other in a cycle: {cycle}; remove one of the references",
+                path=f"{path}.Id",
+                kind="segment",
+            )
+        base = self.resolve(ref, path)
+        self._stack.append(ref.id)
+        try:
+            return self.segment(base)
+        except DefinitionError as exc:
+            if "cycle" in str(exc) or exc.path is None or key in (exc.path or ""):
+                raise
+            raise DefinitionError(
+                f"in base segment {key!r}: {exc}", path=f"{path}.Id", kind="segment"
+            ) from exc
+        finally:
+            self._stack.pop()
+
+    def dimensions(self, dims: SegmentDimensions) -> Node:
+        parts: list[Node] = []
+        for family in (dims.demographic, dims.location):
+            if family is None:
+                continue
+            cols = type(family).COLUMNS  # type: ignore[attr-defined]
+            for name, info in type(family).model_fields.items():
+                value = getattr(family, name)
+                if isinstance(value, SetDimension):
+                    parts.append(set_node(cols[info.alias], value))
+        if dims.location is not None and dims.location.gps_point is not None:
+            gps = dims.location.gps_point
+            parts.append(
+                GpsWithin(
+                    gps.coordinates.latitude, gps.coordinates.longitude, gps.range_in_kilometers
+                )
+            )
+        for prefix, metrics in (
+            ("Metrics.", dims.metrics),
+            ("User.UserMetrics.", dims.user_metrics),
+        ):
+            for name, metric in (metrics or {}).items():
+                parts.append(metric_node(prefix + name, metric))
+        if dims.behavior is not None and dims.behavior.recency is not None:
+            rec = dims.behavior.recency
+            active = ActiveSince(self.now_us - DURATION_SECONDS[rec.duration] * 1_000_000)
+            parts.append(active if rec.recency_type == "ACTIVE" else Not(active))
+        for prefix, attrs in (
+            ("Attributes.", dims.attributes),
+            ("User.UserAttributes.", dims.user_attributes),
+        ):
+            for name, attr in (attrs or {}).items():
+                parts.append(attribute_node(prefix + name, attr))
+        return and_(parts)
+
+
+def set_node(column: str, dim: SetDimension) -> Node:
+    node = SetIn(column, tuple(dict.fromkeys(dim.values)))
+    return node if dim.dimension_type == "INCLUSIVE" else Not(node)
+
+
+def metric_node(column: str, metric: MetricDimension) -> Node:
+    if metric.comparison_operator == "BETWEEN":
+        assert metric.values is not None
+        return MetricCmp(column, "between", float(metric.values[0]), float(metric.values[1]))
+    assert metric.value is not None
+    return MetricCmp(column, _OPS[metric.comparison_operator], float(metric.value))
+
+
+def attribute_node(column: str, attr: AttributeDimension) -> Node:
+    from engagekit.segments._model import parse_instant
+
+    kind = attr.attribute_type
+    values = tuple(dict.fromkeys(attr.values))
+    if kind == "INCLUSIVE":
+        return ListMatch(column, "IN", values)
+    if kind == "EXCLUSIVE":
+        return Not(ListMatch(column, "IN", values))
+    if kind == "CONTAINS":
+        return ListMatch(column, "CONTAINS", values)
+    instants = [parse_instant(v) for v in attr.values]
+    us = [_epoch_us(t) for t in instants]
+    if kind == "ON":
+        day = instants[0]
+        assert day is not None
+        start = _epoch_us(day.replace(hour=0, minute=0, second=0, microsecond=0))
+        return ListMatch(column, "RANGE_EXCL", bounds=(start, start + 86_400_000_000), cost=40)
+    if kind == "BEFORE":
+        return ListMatch(column, "BEFORE", bounds=(us[0],), cost=40)
+    if kind == "AFTER":
+        return ListMatch(column, "AFTER", bounds=(us[0],), cost=40)
+    node = ListMatch(column, "BETWEEN", bounds=(us[0], us[1]), cost=40)
+    return node if kind == "BETWEEN" else Not(node)
+
+
+def _epoch_us(value: object) -> int:
+    from datetime import UTC, datetime
+
+    assert isinstance(value, datetime)
+    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def and_(parts: list[Node]) -> Node:
+    parts = [p for p in parts if not (isinstance(p, Const) and p.value)]
+    if any(isinstance(p, Const) and not p.value for p in parts):
+        return Const(False)
+    if not parts:
+        return Const(True)
+    return parts[0] if len(parts) == 1 else And(tuple(parts))
+
+
+def or_(parts: list[Node]) -> Node:
+    parts = [p for p in parts if not (isinstance(p, Const) and not p.value)]
+    if any(isinstance(p, Const) and p.value for p in parts):
+        return Const(True)
+    if not parts:
+        return Const(False)
+    return parts[0] if len(parts) == 1 else Or(tuple(parts))
+
+
+def not_(node: Node) -> Node:
+    if isinstance(node, Const):
+        return Const(not node.value)
+    if isinstance(node, Not):
+        return node.child
+    return Not(node)
+
+
+def combine(how: str, parts: list[Node]) -> Node:
+    """ALL = AND, ANY = OR, NONE = NOR (an empty list of criteria selects everyone)."""
+    if not parts:
+        return Const(True)
+    if how == "ALL":
+        return and_(parts)
+    if how == "ANY":
+        return or_(parts)
+    return not_(or_(parts))
+
+
+def columns_used(node: Node) -> set[str]:
+    """The endpoint columns a compiled segment reads."""
+    if isinstance(node, (And, Or)):
+        return set().union(*(columns_used(c) for c in node.children))
+    if isinstance(node, Not):
+        return columns_used(node.child)
+    if isinstance(node, (SetIn, ListMatch, MetricCmp)):
+        return {node.column}
+    if isinstance(node, GpsWithin):
+        return {"Location.Latitude", "Location.Longitude"}
+    if isinstance(node, ActiveSince):
+        return {"Id", "EffectiveDate"}
+    if isinstance(node, IdIn):
+        return {"Id"}
+    return set()
