@@ -1,0 +1,305 @@
+"""The estimator base: parameters, fit bookkeeping, top-k recommendation with cold-start fallback.
+
+A subclass declares ``_constraints`` (parameter -> (types, low, high)), implements
+``_fit(matrix)`` and ``_scores(rows) -> ndarray`` (dense scores of known users' rows), and
+lists its learned arrays in ``_state_names`` for persistence.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recommenders._errors import NotFittedError, RecommenderError
+from recommenders.interactions import (
+    DEFAULT_ITEM_COL,
+    DEFAULT_TIMESTAMP_COL,
+    DEFAULT_USER_COL,
+    DEFAULT_WEIGHT_COL,
+    InteractionMatrix,
+    index_positions,
+)
+
+#: Columns of every ``recommend`` result.
+RECOMMEND_COLUMNS = ["id", "rank", "item", "score"]
+
+FilterItems = Collection[Any] | Mapping[Any, Iterable[Any]] | None
+Constraint = tuple[tuple[type, ...], float | None, float | None]
+
+# rows of the dense score block computed at once: bounds memory to ~chunk × n_items floats
+_TARGET_CELLS = 16_000_000
+
+
+class Recommender:
+    """Base class of every recommender (scikit-learn conventions).
+
+    ``__init__`` stores parameters only; ``fit`` learns from interactions and returns ``self``;
+    learned attributes end in ``_``; ``recommend`` returns a tidy frame (id, rank, item, score).
+    """
+
+    _constraints: ClassVar[dict[str, Constraint]] = {}
+    _state_names: ClassVar[tuple[str, ...]] = ()
+
+    # -- parameters ------------------------------------------------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor parameters and their current values."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Self:
+        """Change parameters (takes effect at the next ``fit``)."""
+        valid = self._param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise RecommenderError(
+                    f"{type(self).__name__} has no parameter {name!r}; valid: {', '.join(valid)}"
+                )
+            setattr(self, name, value)
+        return self
+
+    def _validate_params(self) -> None:
+        for name, (types, low, high) in self._constraints.items():
+            value = getattr(self, name)
+            if value is None:
+                ok = type(None) in types
+            else:
+                ok = isinstance(value, types) and (bool in types or not isinstance(value, bool))
+                if ok and isinstance(value, int | float):
+                    ok = (low is None or value >= low) and (high is None or value <= high)
+            if not ok:
+                kinds = " or ".join(t.__name__ for t in types)
+                bounds = (
+                    f" in [{low if low is not None else '-inf'}, "
+                    f"{high if high is not None else 'inf'}]"
+                )
+                raise RecommenderError(
+                    f"{type(self).__name__}({name}=...) must be {kinds}{bounds}, got {value!r}"
+                )
+
+    def __repr__(self) -> str:
+        sig = inspect.signature(type(self).__init__)
+        shown = [
+            f"{name}={getattr(self, name)!r}"
+            for name, p in sig.parameters.items()
+            if name != "self" and getattr(self, name) != p.default
+        ]
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    # -- fitting ---------------------------------------------------------------------------------
+    def fit(
+        self,
+        interactions: pd.DataFrame,
+        *,
+        col_user: str = DEFAULT_USER_COL,
+        col_item: str = DEFAULT_ITEM_COL,
+        col_weight: str | None = DEFAULT_WEIGHT_COL,
+        col_timestamp: str | None = DEFAULT_TIMESTAMP_COL,
+    ) -> Self:
+        """Learn from interactions (one row per user-item event; duplicate pairs add up).
+
+        >>> import pandas as pd
+        >>> from recommenders import PopularityRecommender
+        >>> df = pd.DataFrame({"user_id": [1, 1, 2], "item_id": ["a", "b", "a"]})
+        >>> PopularityRecommender().fit(df).recommend([2], k=1)["item"].tolist()
+        ['b']
+        """
+        self._validate_params()
+        data = InteractionMatrix.from_frame(
+            interactions,
+            col_user=col_user,
+            col_item=col_item,
+            col_weight=col_weight,
+            col_timestamp=col_timestamp,
+        )
+        self._set_data(data)
+        self._fit(data.matrix)
+        return self
+
+    def _set_data(self, data: InteractionMatrix) -> None:
+        self.user_index_ = data.users
+        self.item_index_ = data.items
+        self.user_items_ = data.matrix
+        counts = np.diff(data.matrix.tocsc().indptr).astype(np.float64)
+        self.item_popularity_ = counts
+        self.training_window_ = (data.first_timestamp, data.last_timestamp)
+        self.n_interactions_ = int(data.n_interactions)
+
+    def _fit(self, matrix: sp.csr_matrix) -> None:
+        raise NotImplementedError
+
+    def _scores(self, rows: np.ndarray) -> np.ndarray:
+        """Dense scores (len(rows) × n_items) of known users; higher is better."""
+        raise NotImplementedError
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "user_index_")
+
+    def _check_fitted(self, method: str = "recommend") -> None:
+        if not self.is_fitted:
+            raise NotFittedError(type(self).__name__, method)
+
+    @property
+    def n_users_(self) -> int:
+        self._check_fitted("n_users_")
+        return len(self.user_index_)
+
+    @property
+    def n_items_(self) -> int:
+        self._check_fitted("n_items_")
+        return len(self.item_index_)
+
+    def popular_items(self, k: int = 10, *, filter_items: Collection[Any] | None = None) -> list:
+        """The ``k`` most popular training items (the cold-start ranking)."""
+        self._check_fitted("popular_items")
+        scores = self._popularity_scores().copy()
+        if filter_items is not None:
+            scores[self._item_mask(filter_items)] = -np.inf
+        order = np.argsort(-scores, kind="stable")[:k]
+        order = order[np.isfinite(scores[order])]
+        return self.item_index_[order].tolist()
+
+    def _popularity_scores(self) -> np.ndarray:
+        """Fallback scores: distinct users per item, ties broken toward the lower item position."""
+        return self.item_popularity_
+
+    # -- recommending ----------------------------------------------------------------------------
+    def recommend(
+        self,
+        ids: Iterable[Any] | None = None,
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        filter_items: FilterItems = None,
+    ) -> pd.DataFrame:
+        """Top-``k`` items for each id: a frame (id, rank, item, score), best first.
+
+        ``ids`` default to every training user. Ids unseen in training (cold) get the popularity
+        ranking. ``exclude_seen`` drops items the user interacted with in training.
+        ``filter_items`` removes items: a collection (for everyone, e.g. out of stock) or a
+        mapping id -> items (per id, e.g. already bought since training).
+        """
+        self._check_fitted("recommend")
+        if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
+            raise RecommenderError(f"k must be a positive integer, got {k!r}")
+        k = int(min(k, self.n_items_))
+        query = self.user_index_ if ids is None else pd.Index(_as_list(ids))
+        rows = index_positions(self.user_index_, query)
+        banned = np.zeros(self.n_items_, dtype=bool)
+        per_id: sp.csr_matrix | None = None
+        if isinstance(filter_items, Mapping):
+            per_id = self._per_id_bans(query, filter_items)
+        elif filter_items is not None:
+            banned = self._item_mask(filter_items)
+        pop = self._popularity_scores().astype(np.float32)
+        n_items = self.n_items_
+        chunk = max(1, _TARGET_CELLS // max(n_items, 1))
+        out_q, out_i, out_s = [], [], []
+        for start in range(0, len(query), chunk):
+            r = rows[start : start + chunk]
+            known = r >= 0
+            scores = np.empty((len(r), n_items), dtype=np.float32)
+            if known.any():
+                scores[known] = self._scores(r[known])
+            if (~known).any():
+                scores[~known] = pop
+            if exclude_seen and known.any():
+                seen = self.user_items_[r[known]]
+                kr = np.flatnonzero(known)
+                scores[
+                    kr[np.repeat(np.arange(len(kr)), np.diff(seen.indptr))], seen.indices
+                ] = -np.inf
+            if banned.any():
+                scores[:, banned] = -np.inf
+            if per_id is not None:
+                bans = per_id[start : start + chunk].tocoo()
+                scores[bans.row, bans.col] = -np.inf
+            top, top_scores = _top_k(scores, k)
+            q = np.repeat(np.arange(start, start + len(r)), k)
+            keep = np.isfinite(top_scores.ravel())
+            out_q.append(q[keep])
+            out_i.append(top.ravel()[keep])
+            out_s.append(top_scores.ravel()[keep])
+        q = np.concatenate(out_q) if out_q else np.empty(0, dtype=np.int64)
+        items = np.concatenate(out_i) if out_i else np.empty(0, dtype=np.int64)
+        scores_out = np.concatenate(out_s) if out_s else np.empty(0, dtype=np.float32)
+        result = pd.DataFrame(
+            {
+                "id": query.take(q),
+                "rank": _ranks(q),
+                "item": self.item_index_.take(items),
+                "score": scores_out.astype(np.float64),
+            }
+        )
+        return result
+
+    def _item_mask(self, items: Collection[Any]) -> np.ndarray:
+        mask = np.zeros(self.n_items_, dtype=bool)
+        pos = index_positions(self.item_index_, _as_list(items))
+        mask[pos[pos >= 0]] = True
+        return mask
+
+    def _per_id_bans(self, query: pd.Index, bans: Mapping[Any, Iterable[Any]]) -> sp.csr_matrix:
+        keys = list(bans)
+        lengths = [len(_as_list(bans[key])) for key in keys]
+        flat = [item for key in keys for item in _as_list(bans[key])]
+        item_pos = index_positions(self.item_index_, flat) if flat else np.empty(0, np.int64)
+        key_of = np.repeat(np.arange(len(keys)), lengths)
+        # every query row whose id equals a key receives that key's bans
+        key_index = pd.Index(keys).astype(str)
+        query_key = key_index.get_indexer(query.astype(str))
+        rows_for_key: dict[int, list[int]] = {}
+        for row, key in enumerate(query_key):
+            if key >= 0:
+                rows_for_key.setdefault(int(key), []).append(row)
+        r_list, c_list = [], []
+        for key, qrows in rows_for_key.items():
+            cols = item_pos[(key_of == key) & (item_pos >= 0)]
+            for row in qrows:
+                r_list.append(np.full(len(cols), row))
+                c_list.append(cols)
+        r = np.concatenate(r_list) if r_list else np.empty(0, np.int64)
+        c = np.concatenate(c_list) if c_list else np.empty(0, np.int64)
+        return sp.csr_matrix(
+            (np.ones(len(r), dtype=np.int8), (r, c)), shape=(len(query), self.n_items_)
+        )
+
+
+def _as_list(values: Any) -> list:
+    if isinstance(values, str | bytes) or np.isscalar(values):
+        return [values]
+    if isinstance(values, pd.Series | pd.Index | np.ndarray):
+        return list(values.tolist())
+    return list(values)
+
+
+def _top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column positions and values of the ``k`` best scores of each row, best first."""
+    n = scores.shape[1]
+    if k < n:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    else:
+        part = np.broadcast_to(np.arange(n), scores.shape).copy()
+    vals = np.take_along_axis(scores, part, axis=1)
+    # best first; equal scores keep the lower item position first (deterministic)
+    order = np.lexsort((part, -vals), axis=1)
+    top = np.take_along_axis(part, order, axis=1)
+    return top, np.take_along_axis(vals, order, axis=1)
+
+
+def _ranks(q: np.ndarray) -> np.ndarray:
+    """1-based position of each row within its run of equal ``q`` values."""
+    if len(q) == 0:
+        return np.empty(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, q[1:] != q[:-1]])
+    run = np.repeat(starts, np.diff(np.r_[starts, len(q)]))
+    return np.arange(len(q)) - run + 1

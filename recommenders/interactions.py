@@ -1,0 +1,280 @@
+"""Interactions: a tidy frame of (user, item, weight, timestamp) and its sparse matrix.
+
+Interactions come from a DataFrame (column names given as ``col_*`` keywords, as in
+microsoft/recommenders) or from engagekit's event lake through :func:`interactions_from_events`.
+
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"user_id": ["a", "a", "b"], "item_id": ["x", "y", "x"]})
+    >>> data = InteractionMatrix.from_frame(frame)
+    >>> data.matrix.shape
+    (2, 2)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
+
+from recommenders._errors import InteractionsError
+
+DEFAULT_USER_COL = "user_id"
+DEFAULT_ITEM_COL = "item_id"
+DEFAULT_WEIGHT_COL = "weight"
+DEFAULT_TIMESTAMP_COL = "timestamp"
+
+#: Default weights of event types when reading interactions from the event lake.
+DEFAULT_EVENT_WEIGHTS: dict[str, float] = {"_monetization.purchase": 1.0}
+
+
+@dataclass(frozen=True)
+class InteractionMatrix:
+    """A users × items CSR matrix of summed weights with the ids of its rows and columns."""
+
+    matrix: sp.csr_matrix
+    users: pd.Index
+    items: pd.Index
+    first_timestamp: pd.Timestamp | None = None
+    last_timestamp: pd.Timestamp | None = None
+    n_interactions: int = 0
+
+    @classmethod
+    def from_frame(
+        cls,
+        interactions: pd.DataFrame,
+        *,
+        col_user: str = DEFAULT_USER_COL,
+        col_item: str = DEFAULT_ITEM_COL,
+        col_weight: str | None = DEFAULT_WEIGHT_COL,
+        col_timestamp: str | None = DEFAULT_TIMESTAMP_COL,
+    ) -> InteractionMatrix:
+        """Build the matrix; duplicate (user, item) pairs add up their weights.
+
+        A missing weight column counts every row as 1 when the default name was used; a
+        column named explicitly must exist.
+        """
+        if not isinstance(interactions, pd.DataFrame):
+            raise InteractionsError(
+                f"interactions must be a pandas DataFrame, got {type(interactions).__name__}; "
+                "build one with columns (user, item[, weight, timestamp]) or use "
+                "recommenders.interactions_from_events(events)"
+            )
+        needed = [col_user, col_item]
+        if col_weight is not None and col_weight != DEFAULT_WEIGHT_COL:
+            needed.append(col_weight)
+        missing = [c for c in needed if c not in interactions.columns]
+        if missing:
+            raise InteractionsError(
+                f"interactions lack column(s) {missing}; found {list(interactions.columns)}. "
+                "Pass the names with col_user=, col_item=, col_weight=",
+                missing=missing,
+                columns=list(interactions.columns),
+            )
+        if len(interactions) == 0:
+            raise InteractionsError("interactions are empty: there is nothing to learn from")
+        users_raw = interactions[col_user]
+        items_raw = interactions[col_item]
+        if users_raw.isna().any() or items_raw.isna().any():
+            raise InteractionsError(
+                f"{col_user!r} and {col_item!r} must not be missing; drop those rows first"
+            )
+        user_codes, users = pd.factorize(users_raw, sort=True)
+        item_codes, items = pd.factorize(items_raw, sort=True)
+        if col_weight is not None and col_weight in interactions.columns:
+            weights = pd.to_numeric(interactions[col_weight], errors="coerce").to_numpy(
+                dtype=np.float64, na_value=np.nan
+            )
+            if not np.isfinite(weights).all() or (weights < 0).any():
+                raise InteractionsError(
+                    f"column {col_weight!r} must hold finite, non-negative numbers"
+                )
+        else:
+            weights = np.ones(len(interactions), dtype=np.float64)
+        matrix = sp.csr_matrix(
+            (weights.astype(np.float32), (user_codes, item_codes)),
+            shape=(len(users), len(items)),
+            dtype=np.float32,
+        )
+        matrix.sum_duplicates()
+        matrix.eliminate_zeros()
+        first = last = None
+        if col_timestamp is not None and col_timestamp in interactions.columns:
+            ts = _as_utc(interactions[col_timestamp])
+            first, last = ts.min(), ts.max()
+        return cls(
+            matrix=matrix,
+            users=pd.Index(users),
+            items=pd.Index(items),
+            first_timestamp=None if pd.isna(first) else first,
+            last_timestamp=None if pd.isna(last) else last,
+            n_interactions=len(interactions),
+        )
+
+
+def _as_utc(values: pd.Series) -> pd.Series:
+    """Timestamps as UTC datetimes; integers are read as unix seconds."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return pd.to_datetime(values, unit="s", utc=True)
+    return pd.to_datetime(values, utc=True)
+
+
+def index_positions(index: pd.Index, ids: Any) -> np.ndarray:
+    """Positions of ``ids`` in ``index`` (-1 when absent); ``"42"`` finds ``42`` and back."""
+    query = pd.Index(ids)
+    pos = index.get_indexer(query) if index.is_unique else index.get_indexer_for(query)
+    missing = pos < 0
+    if missing.any() and len(index):
+        as_text = pd.Index(index.astype(str))
+        pos[missing] = as_text.get_indexer(pd.Index(query[missing].astype(str)))
+    return np.asarray(pos, dtype=np.int64)
+
+
+def interactions_from_events(
+    events: pd.DataFrame,
+    event_weights: Mapping[str, float] | None = None,
+    *,
+    item_attribute: str = "_product_id",
+    id_type: str = "PINPOINT_USER_ID",
+    weight_metric: str | None = None,
+    col_user: str = DEFAULT_USER_COL,
+    col_item: str = DEFAULT_ITEM_COL,
+    col_weight: str = DEFAULT_WEIGHT_COL,
+    col_timestamp: str = DEFAULT_TIMESTAMP_COL,
+) -> pd.DataFrame:
+    """Interactions from engagekit events (the flat frame of ``engagekit.events.read_events``).
+
+    Keeps the event types named in ``event_weights`` (default: ``_monetization.purchase``
+    weighing 1), takes the item id from attribute ``item_attribute`` (Pinpoint's
+    ``_product_id``) and the user from ``user_id`` (``id_type="PINPOINT_USER_ID"``, falling back
+    to the endpoint id when the user id is empty) or ``endpoint_id``
+    (``"PINPOINT_ENDPOINT_ID"``). With ``weight_metric`` (e.g. ``"_quantity"``) each event's
+    weight is multiplied by that metric (1 when absent). One row per event; ``fit`` sums them.
+
+        >>> events = pd.DataFrame({
+        ...     "event_type": ["_monetization.purchase", "product.view"],
+        ...     "event_timestamp": pd.to_datetime(["2026-01-01", "2026-01-02"], utc=True),
+        ...     "user_id": ["u1", "u1"], "endpoint_id": ["e1", "e1"],
+        ...     "attributes": [{"_product_id": "sku1"}, {"_product_id": "sku2"}],
+        ... })
+        >>> interactions_from_events(events, {"_monetization.purchase": 3, "product.view": 1})
+        ...     # doctest: +NORMALIZE_WHITESPACE
+          user_id item_id  weight                 timestamp
+        0      u1    sku1     3.0 2026-01-01 00:00:00+00:00
+        1      u1    sku2     1.0 2026-01-02 00:00:00+00:00
+    """
+    weights = dict(DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights)
+    if not weights:
+        raise InteractionsError("event_weights is empty: name at least one event type to use")
+    if id_type not in ("PINPOINT_USER_ID", "PINPOINT_ENDPOINT_ID"):
+        raise InteractionsError(
+            f"id_type must be 'PINPOINT_USER_ID' or 'PINPOINT_ENDPOINT_ID', got {id_type!r}"
+        )
+    if "event_type" not in events.columns:
+        raise InteractionsError(
+            "events lack column 'event_type'; expected the flat event frame of "
+            "engagekit.events.read_events",
+            missing=["event_type"],
+            columns=list(events.columns),
+        )
+    selected = events[events["event_type"].isin(list(weights))]
+    users = _event_ids(selected, id_type)
+    items = _attribute(selected, "attributes", item_attribute)
+    weight = selected["event_type"].map(weights).astype("float64").to_numpy()
+    if weight_metric is not None:
+        metric = _attribute(selected, "metrics", weight_metric)
+        weight = weight * pd.to_numeric(metric, errors="coerce").fillna(1.0).to_numpy()
+    ts_col = next(
+        (c for c in ("event_timestamp", "timestamp", "arrival_timestamp") if c in selected),
+        None,
+    )
+    timestamps = (
+        _as_utc(selected[ts_col]).to_numpy()
+        if ts_col
+        else pd.Series(pd.NaT, index=selected.index, dtype="datetime64[us, UTC]").to_numpy()
+    )
+    out = pd.DataFrame(
+        {
+            col_user: users.to_numpy(),
+            col_item: items.to_numpy(),
+            col_weight: weight,
+            col_timestamp: timestamps,
+        }
+    )
+    keep = out[col_user].notna() & out[col_item].notna() & (out[col_item].astype(str) != "")
+    return out[keep].reset_index(drop=True)
+
+
+def _event_ids(events: pd.DataFrame, id_type: str) -> pd.Series:
+    endpoint = events.get("endpoint_id")
+    if id_type == "PINPOINT_ENDPOINT_ID":
+        if endpoint is None:
+            raise InteractionsError("events lack column 'endpoint_id'", missing=["endpoint_id"])
+        return endpoint.astype("string")
+    if "user_id" not in events:
+        if endpoint is None:
+            raise InteractionsError(
+                "events lack both 'user_id' and 'endpoint_id'", missing=["user_id"]
+            )
+        return endpoint.astype("string")
+    user = events["user_id"].astype("string").replace("", pd.NA)
+    return user.fillna(endpoint.astype("string")) if endpoint is not None else user
+
+
+def _attribute(events: pd.DataFrame, column: str, key: str) -> pd.Series:
+    """One key of the ``attributes``/``metrics`` map column (dicts, pairs or an Arrow map), or a
+    flattened ``attributes.<key>`` column."""
+    flat = f"{column}.{key}"
+    if flat in events.columns:
+        return events[flat].astype("string") if column == "attributes" else events[flat]
+    if column not in events.columns:
+        raise InteractionsError(
+            f"events lack column {column!r} (or {flat!r}) holding {key!r}",
+            missing=[column],
+            columns=list(events.columns),
+        )
+    values = events[column]
+    dtype = values.dtype
+    if isinstance(dtype, pd.ArrowDtype) and pa.types.is_map(dtype.pyarrow_dtype):
+        arr = pa.chunked_array(values.array._pa_array)  # type: ignore[attr-defined]
+        found = pc.map_lookup(arr, pa.scalar(key), "first")
+        out = pd.Series(found.to_pandas(), index=events.index)
+    else:
+        out = pd.Series([_lookup(v, key) for v in values], index=events.index, dtype=object)
+    return out.astype("string") if column == "attributes" else out
+
+
+def _lookup(value: Any, key: str) -> Any:
+    if isinstance(value, Mapping):
+        return value.get(key)
+    if isinstance(value, list | tuple | np.ndarray):
+        for pair in value:
+            if len(pair) == 2 and pair[0] == key:
+                return pair[1]
+    return None
+
+
+def load_movielens(path: str | Path) -> pd.DataFrame:
+    """MovieLens 100k ``u.data`` as interactions (user_id, item_id, weight=rating, timestamp).
+
+    ``path`` is the dataset folder or the ``u.data`` file itself.
+    """
+    file = Path(path)
+    if file.is_dir():
+        file = file / "u.data"
+    frame = pd.read_csv(
+        file,
+        sep="\t",
+        names=["user_id", "item_id", "weight", "timestamp"],
+        dtype={"user_id": "int64", "item_id": "int64", "weight": "float64", "timestamp": "int64"},
+    )
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], unit="s", utc=True).astype(
+        "datetime64[us, UTC]"
+    )
+    return frame
