@@ -1,0 +1,283 @@
+"""Campaign design: sample size for a minimum detectable effect (MDE), and the MDE of a size.
+
+Method: the normal approximation to the two-sample test with unpooled variances (the variance
+of each arm evaluated at its own mean under the alternative), two-sided power counting both
+tails, as statsmodels' ``NormalIndPower`` does. Allocation: a holdout share ``h`` of the
+audience and ``treatments`` arms sharing the rest equally, so each treatment-vs-holdout
+comparison has ``n_t / n_c = (1 - h) / (treatments * h)``. ``variance_reduction`` (e.g. the
+one CUPED reported on a previous run) shrinks the variance of a mean metric accordingly.
+
+    >>> plan = plan_sample_size(metric="proportion", baseline=0.05, mde=0.10, holdout_share=0.5)
+    >>> plan.n_holdout, plan.n_per_treatment
+    (31231, 31231)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from scipy import optimize as _opt
+from scipy import stats as _sp
+
+from engagekit.stats._errors import StatsInputError
+from engagekit.stats._results import PowerPlan
+
+Alternative = Literal["two-sided", "larger"]
+PowerMetric = Literal["proportion", "mean"]
+
+METHOD = "normal approximation, unpooled variances, two-sample z power (both tails when two-sided)"
+
+
+def _validate(
+    metric: str,
+    baseline: float,
+    sd: float | None,
+    alpha: float,
+    power: float,
+    holdout_share: float,
+    treatments: int,
+    alternative: str,
+    variance_reduction: float,
+) -> float:
+    if metric not in ("proportion", "mean"):
+        raise StatsInputError(f"metric must be 'proportion' or 'mean', got {metric!r}")
+    if alternative not in ("two-sided", "larger"):
+        raise StatsInputError(f"alternative must be 'two-sided' or 'larger', got {alternative!r}")
+    if not 0 < alpha < 1:
+        raise StatsInputError(f"alpha must be between 0 and 1, got {alpha}")
+    if not 0 < power < 1:
+        raise StatsInputError(f"power must be between 0 and 1 (e.g. 0.8), got {power}")
+    if not 0 < holdout_share < 1:
+        raise StatsInputError(
+            "holdout_share must be between 0 and 1 (e.g. 0.1 for a 10% holdout), "
+            f"got {holdout_share}"
+        )
+    if treatments < 1:
+        raise StatsInputError(f"treatments must be >= 1, got {treatments}")
+    if not 0 <= variance_reduction < 1:
+        raise StatsInputError(f"variance_reduction must be in [0, 1), got {variance_reduction}")
+    if metric == "proportion":
+        if not 0 < baseline < 1:
+            raise StatsInputError(
+                f"a proportion baseline must be between 0 and 1 (e.g. 0.05 for 5%), got {baseline}"
+            )
+        return math.sqrt(baseline * (1 - baseline))
+    if sd is None or not sd > 0:
+        raise StatsInputError(
+            f"a mean metric needs its standard deviation per user (sd > 0), got {sd}; take it "
+            "from a previous run (MeanStats.std)"
+        )
+    return float(sd)
+
+
+def _diff_sd(
+    metric: str, baseline: float, sd: float, d: float, ratio: float, variance_reduction: float
+) -> float:
+    """sqrt(n_c) * standard error of the difference, for an absolute effect ``d``."""
+    if metric == "proportion":
+        p1 = baseline + d
+        var_c = baseline * (1 - baseline)
+        var_t = p1 * (1 - p1)
+    else:
+        var_c = var_t = sd * sd * (1 - variance_reduction)
+    return math.sqrt(var_c + var_t / ratio)
+
+
+def _power(d: float, se: float, alpha: float, alternative: str) -> float:
+    if alternative == "two-sided":
+        z = _sp.norm.ppf(1 - alpha / 2)
+        return float(_sp.norm.sf(z - d / se) + _sp.norm.cdf(-z - d / se))
+    z = _sp.norm.ppf(1 - alpha)
+    return float(_sp.norm.sf(z - d / se))
+
+
+def _ratio(holdout_share: float, treatments: int) -> float:
+    return (1 - holdout_share) / (treatments * holdout_share)
+
+
+def _absolute(baseline: float, mde: float, relative: bool) -> float:
+    return mde * baseline if relative else mde
+
+
+def _plan(
+    metric: str,
+    baseline: float,
+    sd: float,
+    d: float,
+    alpha: float,
+    power: float,
+    alternative: str,
+    holdout_share: float,
+    treatments: int,
+    n_c: float,
+    variance_reduction: float,
+) -> PowerPlan:
+    ratio = _ratio(holdout_share, treatments)
+    n_hold = math.ceil(n_c - 1e-9)
+    n_treat = math.ceil(n_c * ratio - 1e-9)
+    return PowerPlan(
+        metric=metric,
+        baseline=baseline,
+        sd=sd,
+        mde_abs=d,
+        mde_rel=d / baseline if baseline != 0 else math.nan,
+        alpha=alpha,
+        power=power,
+        alternative=alternative,
+        holdout_share=holdout_share,
+        treatments=treatments,
+        n_holdout=n_hold,
+        n_per_treatment=n_treat,
+        n_total=n_hold + treatments * n_treat,
+        variance_reduction=variance_reduction,
+        method=METHOD,
+    )
+
+
+def power_at(
+    *,
+    metric: PowerMetric,
+    baseline: float,
+    mde: float,
+    n_holdout: float,
+    relative: bool = True,
+    sd: float | None = None,
+    alpha: float = 0.05,
+    holdout_share: float = 0.5,
+    treatments: int = 1,
+    alternative: Alternative = "two-sided",
+    variance_reduction: float = 0.0,
+) -> float:
+    """The power of one treatment-vs-holdout comparison with ``n_holdout`` holdout users."""
+    sd_ = _validate(
+        metric, baseline, sd, alpha, 0.5, holdout_share, treatments, alternative, variance_reduction
+    )
+    d = _absolute(baseline, mde, relative)
+    ratio = _ratio(holdout_share, treatments)
+    se = _diff_sd(metric, baseline, sd_, d, ratio, variance_reduction) / math.sqrt(n_holdout)
+    return _power(abs(d), se, alpha, alternative)
+
+
+def plan_sample_size(
+    *,
+    metric: PowerMetric,
+    baseline: float,
+    mde: float,
+    relative: bool = True,
+    sd: float | None = None,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    holdout_share: float = 0.5,
+    treatments: int = 1,
+    alternative: Alternative = "two-sided",
+    variance_reduction: float = 0.0,
+) -> PowerPlan:
+    """Users needed to detect ``mde`` (relative to ``baseline`` unless ``relative=False``).
+
+    ``baseline`` is the holdout's conversion rate (proportion) or mean (mean, with ``sd`` the
+    per-user standard deviation). Sizes are per treatment-vs-holdout comparison; for several
+    treatments consider a smaller ``alpha`` (e.g. ``0.05 / treatments``) for multiplicity.
+    """
+    sd_ = _validate(
+        metric,
+        baseline,
+        sd,
+        alpha,
+        power,
+        holdout_share,
+        treatments,
+        alternative,
+        variance_reduction,
+    )
+    d = _absolute(baseline, mde, relative)
+    if d == 0:
+        raise StatsInputError("mde must be non-zero: no sample size detects a zero effect")
+    if metric == "proportion" and not 0 < baseline + d < 1:
+        raise StatsInputError(
+            f"baseline {baseline} with effect {d:+g} leaves the 0..1 range; choose a smaller mde"
+        )
+    ratio = _ratio(holdout_share, treatments)
+    k = _diff_sd(metric, baseline, sd_, d, ratio, variance_reduction)
+
+    def gap(n_c: float) -> float:
+        return _power(abs(d), k / math.sqrt(n_c), alpha, alternative) - power
+
+    hi = 2.0
+    while gap(hi) < 0:
+        hi *= 2.0
+    lo = hi / 2.0 if hi > 2.0 else 1e-9
+    n_c = float(_opt.brentq(gap, lo, hi, xtol=1e-10, rtol=1e-12))
+    return _plan(
+        metric,
+        baseline,
+        sd_,
+        d,
+        alpha,
+        power,
+        alternative,
+        holdout_share,
+        treatments,
+        n_c,
+        variance_reduction,
+    )
+
+
+def plan_mde(
+    *,
+    metric: PowerMetric,
+    baseline: float,
+    n_total: int,
+    sd: float | None = None,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    holdout_share: float = 0.5,
+    treatments: int = 1,
+    alternative: Alternative = "two-sided",
+    variance_reduction: float = 0.0,
+) -> PowerPlan:
+    """The smallest positive effect an audience of ``n_total`` users detects with ``power``."""
+    sd_ = _validate(
+        metric,
+        baseline,
+        sd,
+        alpha,
+        power,
+        holdout_share,
+        treatments,
+        alternative,
+        variance_reduction,
+    )
+    if n_total < 2 + treatments:
+        raise StatsInputError(f"n_total must allow at least one user per arm, got {n_total}")
+    n_c = n_total * holdout_share
+    ratio = _ratio(holdout_share, treatments)
+
+    def gap(d: float) -> float:
+        k = _diff_sd(metric, baseline, sd_, d, ratio, variance_reduction)
+        return _power(d, k / math.sqrt(n_c), alpha, alternative) - power
+
+    upper = (1 - baseline) * (1 - 1e-12) if metric == "proportion" else 1.0
+    if metric == "mean":
+        while gap(upper) < 0:
+            upper *= 2.0
+    elif gap(upper) < 0:
+        raise StatsInputError(
+            f"even the largest possible lift (to a rate of 1) is not detectable with {n_total} "
+            "users at this power; enlarge the audience"
+        )
+    d = float(_opt.brentq(gap, 1e-15, upper, xtol=1e-15, rtol=1e-12))
+    plan = _plan(
+        metric,
+        baseline,
+        sd_,
+        d,
+        alpha,
+        power,
+        alternative,
+        holdout_share,
+        treatments,
+        n_c,
+        variance_reduction,
+    )
+    return plan
