@@ -1,0 +1,1567 @@
+"""Campaigns: standard and A/B campaigns with a holdout, planned as a DataFrame.
+
+A :class:`Campaign` is a declaration (pydantic, frozen, Pinpoint field names as aliases):
+segment (pinned version), channel, 1–5 treatments, ``HoldoutPercent``, :class:`Schedule`,
+:class:`Limits`, priority and state. :func:`plan_campaign` turns it into a plan — one row per
+audience endpoint, with its arm, due time and status — as a pure function of its inputs.
+:func:`plan_run` is the project shell around it (load, plan, save, record the run).
+
+Plan columns (see the contract in the README): ``run_id``, ``campaign``, ``campaign_version``,
+``treatment_id`` (``"0"`` … ``"4"``, or ``"holdout"``), ``holdout``, ``endpoint_id``,
+``user_id``, ``channel_type``, ``address``, ``template``, ``template_version``, ``due_at``
+(UTC), ``timezone``, ``status`` (``scheduled`` | ``excluded``), ``reason`` (NA when scheduled),
+``step``. Low-cardinality text columns are categoricals of strings.
+
+Exclusion reasons, first match wins (:data:`REASONS`): OPTED_OUT, INACTIVE, NO_ADDRESS,
+SUPPRESSED, OUTSIDE_SCHEDULE, TOTAL_LIMIT, DAILY_LIMIT, USER_CAMPAIGN_LIMIT, USER_DAILY_LIMIT,
+QUIET_TIME, HOLDOUT. Holdout rows that would have been eligible carry HOLDOUT; ineligible ones
+carry their own reason (still ``holdout=True``), so the control group is comparable to the
+treated group.
+
+>>> import pandas as pd
+>>> from engagekit.campaigns import Campaign, plan_campaign
+>>> from engagekit.sample import generate_endpoints
+>>> c = Campaign.parse({"Name": "welcome", "SegmentId": "all", "Channel": "EMAIL",
+...     "HoldoutPercent": 10, "Treatments": [{"TemplateConfiguration":
+...     {"EmailTemplate": {"Name": "welcome", "Version": 1}}}]})
+>>> plan = plan_campaign(c, generate_endpoints(100), "2026-11-02T09:00:00Z", audience="all")
+>>> sorted(plan["status"].unique())
+['excluded', 'scheduled']
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from engagekit.endpoints import PUSH_CHANNEL_TYPES
+from engagekit.errors import DefinitionError, NotFoundError
+from engagekit.experiments import Allocation, Arm, endpoint_buckets, srm_check
+from engagekit.project import Project, ProjectSettings, QuietTime
+from engagekit.schedules import (
+    TIMESTAMP_DTYPE,
+    EventFilter,
+    Schedule,
+    _PathError,
+    endpoint_zones,
+    has_valid_zone,
+    local_due,
+    match_events,
+    occurrence_at,
+    quiet_time_adjust,
+    to_utc,
+)
+
+KIND: Final = "campaign"
+MAX_TREATMENTS: Final = 5
+MAX_DIRECT: Final = 15
+HOLDOUT: Final = "holdout"
+States = Literal["draft", "scheduled", "running", "paused", "completed", "deleted"]
+Channel = Literal["EMAIL", "SMS", "PUSH", "VOICE", "IN_APP", "CUSTOM"]
+
+#: Exclusion reasons in precedence order (the first that applies is recorded).
+REASONS: Final = (
+    "OPTED_OUT",
+    "INACTIVE",
+    "NO_ADDRESS",
+    "SUPPRESSED",
+    "OUTSIDE_SCHEDULE",
+    "LOCAL_TIME_PASSED",
+    "TOTAL_LIMIT",
+    "DAILY_LIMIT",
+    "USER_CAMPAIGN_LIMIT",
+    "USER_DAILY_LIMIT",
+    "QUIET_TIME",
+    "HOLDOUT",
+)
+STATUSES: Final = ("scheduled", "excluded")
+#: a local-time wave planned more than this after its due time is excluded (LOCAL_TIME_PASSED)
+LOCAL_TIME_GRACE: Final = pd.Timedelta(minutes=15)
+PLAN_COLUMNS: Final = (
+    "run_id", "campaign", "campaign_version", "treatment_id", "holdout", "endpoint_id",
+    "user_id", "channel_type", "address", "template", "template_version", "due_at",
+    "timezone", "status", "reason", "step",
+)  # fmt: skip
+#: ledger statuses that count toward limits: a targeted endpoint counts even if the send failed
+COUNTED_STATUSES: Final = ("pending", "sent", "failed", "delivered")
+_CHANNEL_ENDPOINTS: Final = {
+    "EMAIL": ("EMAIL",),
+    "SMS": ("SMS",),
+    "VOICE": ("VOICE", "SMS"),
+    "PUSH": tuple(sorted(PUSH_CHANNEL_TYPES)),
+    "IN_APP": ("IN_APP",),
+    "CUSTOM": ("CUSTOM",),
+}
+_TEMPLATE_SLOT: Final = {
+    "EMAIL": "email_template",
+    "SMS": "sms_template",
+    "VOICE": "voice_template",
+    "PUSH": "push_template",
+    "IN_APP": "in_app_template",
+    "CUSTOM": None,
+}
+_TRANSITIONS: Final[dict[str, tuple[str, ...]]] = {
+    "draft": ("scheduled", "deleted"),
+    "scheduled": ("running", "paused", "completed", "deleted"),
+    "running": ("paused", "completed", "deleted"),
+    "paused": ("scheduled", "running", "deleted"),
+    "completed": ("deleted",),
+    "deleted": (),
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True
+    )
+
+
+# ---- declarations ------------------------------------------------------------------------------
+class TemplateRef(_Model):
+    """A template by name and (pinned) version; Pinpoint's ``Template``."""
+
+    name: str = Field(alias="Name", min_length=1)
+    version: int | None = Field(None, alias="Version", ge=1)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _numeric(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+        if value == "":
+            return None
+        return value
+
+
+class TemplateConfiguration(_Model):
+    """Pinpoint's TemplateConfiguration: the template for each channel."""
+
+    email_template: TemplateRef | None = Field(None, alias="EmailTemplate")
+    sms_template: TemplateRef | None = Field(None, alias="SMSTemplate")
+    push_template: TemplateRef | None = Field(None, alias="PushTemplate")
+    voice_template: TemplateRef | None = Field(None, alias="VoiceTemplate")
+    in_app_template: TemplateRef | None = Field(None, alias="InAppTemplate")
+
+
+class CampaignEmailMessage(_Model):
+    """An inline email (Pinpoint's CampaignEmailMessage)."""
+
+    title: str | None = Field(None, alias="Title")
+    html_body: str | None = Field(None, alias="HtmlBody")
+    body: str | None = Field(None, alias="Body")
+    from_address: str | None = Field(None, alias="FromAddress")
+
+
+class CampaignSmsMessage(_Model):
+    """An inline SMS (Pinpoint's CampaignSmsMessage)."""
+
+    body: str | None = Field(None, alias="Body")
+    message_type: Literal["TRANSACTIONAL", "PROMOTIONAL"] | None = Field(None, alias="MessageType")
+    origination_number: str | None = Field(None, alias="OriginationNumber")
+    sender_id: str | None = Field(None, alias="SenderId")
+
+
+class Message(_Model):
+    """An inline push or default message (Pinpoint's Message)."""
+
+    title: str | None = Field(None, alias="Title")
+    body: str | None = Field(None, alias="Body")
+    action: Literal["OPEN_APP", "DEEP_LINK", "URL"] | None = Field(None, alias="Action")
+    url: str | None = Field(None, alias="Url")
+    image_url: str | None = Field(None, alias="ImageUrl")
+    silent_push: bool | None = Field(None, alias="SilentPush")
+
+
+class CustomMessage(_Model):
+    data: str | None = Field(None, alias="Data")
+
+
+class MessageConfiguration(_Model):
+    """Pinpoint's MessageConfiguration: inline messages per channel (instead of a template)."""
+
+    email_message: CampaignEmailMessage | None = Field(None, alias="EmailMessage")
+    sms_message: CampaignSmsMessage | None = Field(None, alias="SMSMessage")
+    default_message: Message | None = Field(None, alias="DefaultMessage")
+    apns_message: Message | None = Field(None, alias="APNSMessage")
+    gcm_message: Message | None = Field(None, alias="GCMMessage")
+    custom_message: CustomMessage | None = Field(None, alias="CustomMessage")
+
+
+class Treatment(_Model):
+    """One arm of a campaign. ``SizePercent`` may be omitted on one treatment (the remainder)."""
+
+    name: str | None = Field(None, alias="TreatmentName")
+    description: str | None = Field(None, alias="TreatmentDescription")
+    size_percent: int | None = Field(None, alias="SizePercent", ge=0, le=100)
+    template_configuration: TemplateConfiguration | None = Field(
+        None, alias="TemplateConfiguration"
+    )
+    message_configuration: MessageConfiguration | None = Field(None, alias="MessageConfiguration")
+    schedule: Schedule | None = Field(None, alias="Schedule")
+
+    def template_for(self, channel: str) -> TemplateRef | None:
+        slot = _TEMPLATE_SLOT.get(channel)
+        if slot is None or self.template_configuration is None:
+            return None
+        ref: TemplateRef | None = getattr(self.template_configuration, slot)
+        return ref
+
+
+class Limits(_Model):
+    """Pinpoint's CampaignLimits; ``None`` or 0 means no limit (the project default applies)."""
+
+    daily: int | None = Field(None, alias="Daily", ge=0, le=100)
+    total: int | None = Field(None, alias="Total", ge=0, le=100)
+    messages_per_second: int | None = Field(None, alias="MessagesPerSecond", ge=0, le=20_000)
+    maximum_duration: int | None = Field(None, alias="MaximumDuration", ge=0)
+    session: int | None = Field(None, alias="Session", ge=0)
+
+    @field_validator("maximum_duration")
+    @classmethod
+    def _at_least_a_minute(cls, value: int | None) -> int | None:
+        if value and value < 60:
+            raise ValueError("MaximumDuration is in seconds and must be at least 60")
+        return value
+
+
+class Campaign(_Model):
+    """A standard (one treatment) or A/B (2–5 treatments) campaign with an optional holdout."""
+
+    name: str = Field(alias="Name", min_length=1, max_length=128)
+    description: str | None = Field(None, alias="Description")
+    segment: str = Field(alias="SegmentId", min_length=1)
+    segment_version: int | None = Field(None, alias="SegmentVersion", ge=1)
+    channel: Channel = Field("EMAIL", alias="Channel")
+    treatments: tuple[Treatment, ...] = Field(alias="Treatments", min_length=1)
+    holdout_percent: int = Field(0, alias="HoldoutPercent", ge=0, le=100)
+    schedule: Schedule = Field(default_factory=Schedule, alias="Schedule")
+    limits: Limits = Field(default_factory=Limits, alias="Limits")
+    priority: int | None = Field(None, alias="Priority", ge=1, le=5)
+    state: States = Field("draft", alias="State")
+    salt: str | None = Field(None, alias="Salt", description="allocation salt (default: Name)")
+    tags: dict[str, str] = Field(default_factory=dict, alias="tags")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Campaign:
+        n = len(self.treatments)
+        if n > MAX_TREATMENTS:
+            raise _PathError(
+                "Treatments", f"at most {MAX_TREATMENTS} treatments (Pinpoint's limit), got {n}"
+            )
+        missing = [i for i, t in enumerate(self.treatments) if t.size_percent is None]
+        if len(missing) > 1:
+            raise _PathError(
+                f"Treatments.{missing[1]}.SizePercent",
+                "only one treatment may omit SizePercent (it gets the remainder)",
+            )
+        total = self.holdout_percent + sum(t.size_percent or 0 for t in self.treatments)
+        if (missing and total > 100) or (not missing and total != 100):
+            where = f"Treatments.{n - 1}.SizePercent" if n > 1 else "HoldoutPercent"
+            raise _PathError(
+                where,
+                f"SizePercent of the treatments plus HoldoutPercent must be 100, got {total}",
+            )
+        for i, t in enumerate(self.treatments):
+            if t.template_for(self.channel) is None and not _has_message(t, self.channel):
+                raise _PathError(
+                    f"Treatments.{i}.TemplateConfiguration",
+                    f"no template or message for the campaign's channel {self.channel}",
+                )
+        if self.treatments[0].schedule is not None:
+            raise _PathError(
+                "Treatments.0.Schedule", "the first treatment uses the campaign's Schedule"
+            )
+        for i, t in enumerate(self.treatments[1:], start=1):
+            if t.schedule is not None and t.schedule.frequency != self.schedule.frequency:
+                raise _PathError(
+                    f"Treatments.{i}.Schedule.Frequency",
+                    "treatments may differ in time, not in Frequency",
+                )
+        return self
+
+    # -- derived ------------------------------------------------------------------------------
+    @classmethod
+    def parse(cls, data: Mapping[str, Any] | str | bytes) -> Campaign:
+        """Validate a definition (dict or JSON); raise :class:`DefinitionError` naming the field."""
+        try:
+            if isinstance(data, (str, bytes)):
+                return cls.model_validate_json(data)
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise definition_error(exc) from None
+
+    @property
+    def is_ab_test(self) -> bool:
+        return len(self.treatments) > 1
+
+    @property
+    def allocation_salt(self) -> str:
+        return self.salt or self.name
+
+    def sizes(self) -> list[int]:
+        """SizePercent of each treatment (the omitted one gets the remainder)."""
+        given = sum(t.size_percent or 0 for t in self.treatments) + self.holdout_percent
+        return [100 - given if t.size_percent is None else t.size_percent for t in self.treatments]
+
+    def allocation(self) -> Allocation:
+        """Treatment ``"0"`` … and the holdout laid over the hash buckets (holdout first)."""
+        arms = [Arm(str(i), s) for i, s in enumerate(self.sizes())]
+        if self.holdout_percent:
+            arms.insert(0, Arm(HOLDOUT, self.holdout_percent, holdout=True))
+        return Allocation(tuple(arms))
+
+    def treatment_schedule(self, i: int) -> Schedule:
+        return self.treatments[i].schedule or self.schedule
+
+    def with_changes(self, **changes: Any) -> Campaign:
+        """A validated copy with fields changed (by Python name)."""
+        data = self.model_dump(by_alias=False) | changes
+        try:
+            return type(self).model_validate(data, by_name=True)
+        except ValidationError as exc:
+            raise definition_error(exc) from None
+
+    # -- Pinpoint -----------------------------------------------------------------------------
+    def to_pinpoint(self) -> dict[str, Any]:
+        """Pinpoint's WriteCampaignRequest, validated against botocore's service model."""
+        from engagekit.pinpoint import validate
+
+        first = self.treatments[0]
+        doc: dict[str, Any] = {
+            "Name": self.name,
+            "SegmentId": self.segment,
+            "HoldoutPercent": self.holdout_percent,
+            "Schedule": self.schedule.to_pinpoint(),
+        }
+        if self.segment_version is not None:
+            doc["SegmentVersion"] = self.segment_version
+        if self.description:
+            doc["Description"] = self.description
+        if self.priority is not None:
+            doc["Priority"] = self.priority
+        limits = self.limits.model_dump(mode="json", exclude_none=True)
+        if limits:
+            doc["Limits"] = limits
+        if self.state == "paused":
+            doc["IsPaused"] = True
+        tags = dict(self.tags)
+        if self.salt:
+            tags["engagekit:salt"] = self.salt
+        if tags:
+            doc["tags"] = tags
+        doc.update(_treatment_doc(first, include_size=False))
+        extra = [_treatment_doc(t, include_size=True, size=s) for t, s in
+                 zip(self.treatments[1:], self.sizes()[1:], strict=True)]  # fmt: skip
+        if extra:
+            doc["AdditionalTreatments"] = extra
+        validate("WriteCampaignRequest", doc)
+        return doc
+
+    @classmethod
+    def from_pinpoint(
+        cls, request: Mapping[str, Any], *, channel: str | None = None, state: str = "draft"
+    ) -> Campaign:
+        """Read a WriteCampaignRequest (or a CampaignResponse) into a Campaign."""
+        from engagekit.pinpoint import validate
+
+        body = {k: v for k, v in request.items() if k not in _RESPONSE_ONLY}
+        validate("WriteCampaignRequest", body)
+        first = {
+            "TreatmentName": body.get("TreatmentName"),
+            "TreatmentDescription": body.get("TreatmentDescription"),
+            "TemplateConfiguration": body.get("TemplateConfiguration"),
+            "MessageConfiguration": body.get("MessageConfiguration"),
+        }
+        treatments = [{k: v for k, v in first.items() if v is not None}]
+        for t in body.get("AdditionalTreatments", []):
+            treatments.append({k: v for k, v in t.items() if k not in _RESPONSE_ONLY})
+        tags = dict(body.get("tags", {}))
+        salt = tags.pop("engagekit:salt", None)
+        data: dict[str, Any] = {
+            "Name": body.get("Name"),
+            "Description": body.get("Description"),
+            "SegmentId": body.get("SegmentId"),
+            "SegmentVersion": body.get("SegmentVersion"),
+            "Channel": channel or _infer_channel(treatments),
+            "Treatments": treatments,
+            "HoldoutPercent": body.get("HoldoutPercent", 0),
+            "Schedule": body.get("Schedule") or {},
+            "Limits": body.get("Limits") or {},
+            "Priority": body.get("Priority"),
+            "State": "paused" if body.get("IsPaused") else state,
+            "Salt": salt,
+            "tags": tags,
+        }
+        return cls.parse({k: v for k, v in data.items() if v is not None})
+
+
+_RESPONSE_ONLY = frozenset(
+    {"Id", "ApplicationId", "Arn", "CreationDate", "LastModifiedDate", "State",
+     "DefaultState", "Version", "TreatmentId"}
+)  # fmt: skip
+
+
+def _treatment_doc(t: Treatment, *, include_size: bool, size: int | None = None) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    if include_size:
+        doc["SizePercent"] = size
+    if t.name:
+        doc["TreatmentName"] = t.name
+    if t.description:
+        doc["TreatmentDescription"] = t.description
+    if t.template_configuration is not None:
+        tc = t.template_configuration.model_dump(mode="json", exclude_none=True)
+        for ref in tc.values():
+            if "Version" in ref:
+                ref["Version"] = str(ref["Version"])
+        doc["TemplateConfiguration"] = tc
+    if t.message_configuration is not None:
+        doc["MessageConfiguration"] = t.message_configuration.model_dump(
+            mode="json", exclude_none=True
+        )
+    if include_size and t.schedule is not None:
+        doc["Schedule"] = t.schedule.to_pinpoint()
+    return doc
+
+
+def _infer_channel(treatments: list[dict[str, Any]]) -> str:
+    keys = {
+        "EmailTemplate": "EMAIL", "SMSTemplate": "SMS", "PushTemplate": "PUSH",
+        "VoiceTemplate": "VOICE", "InAppTemplate": "IN_APP", "EmailMessage": "EMAIL",
+        "SMSMessage": "SMS", "APNSMessage": "PUSH", "GCMMessage": "PUSH",
+        "DefaultMessage": "PUSH", "CustomMessage": "CUSTOM",
+    }  # fmt: skip
+    for t in treatments:
+        for part in ("TemplateConfiguration", "MessageConfiguration"):
+            for key in t.get(part) or {}:
+                if key in keys:
+                    return keys[key]
+    return "EMAIL"
+
+
+def _has_message(t: Treatment, channel: str) -> bool:
+    m = t.message_configuration
+    if m is None:
+        return False
+    if channel == "EMAIL":
+        return m.email_message is not None
+    if channel in ("SMS", "VOICE"):
+        return m.sms_message is not None
+    if channel == "PUSH":
+        return any(x is not None for x in (m.apns_message, m.gcm_message, m.default_message))
+    if channel == "CUSTOM":
+        return m.custom_message is not None
+    return m.default_message is not None
+
+
+def definition_error(exc: ValidationError, kind: str = KIND) -> DefinitionError:
+    """pydantic's first error as a DefinitionError with the dotted Pinpoint path of the field."""
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    inner = (err.get("ctx") or {}).get("error")
+    if isinstance(inner, _PathError):
+        loc.append(inner.path)
+        msg = str(inner)
+    elif err["type"] == "extra_forbidden":
+        msg = "unknown field; expected a Pinpoint field name of this object"
+    elif err["type"] == "missing":
+        msg = "this field is required"
+    else:
+        msg = err["msg"].removeprefix("Value error, ")
+        if "input" in err and not isinstance(err["input"], (dict, list)):
+            msg += f"; got {err['input']!r}"
+    return DefinitionError(msg, path=".".join(loc) or None, kind=kind)
+
+
+# ---- planning ----------------------------------------------------------------------------------
+AudienceLike = pd.Series | np.ndarray | Literal["all"] | None
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """What a plan was made from (kept on ``plan.attrs`` and in the run record)."""
+
+    run_id: str
+    campaign: str
+    campaign_version: int
+    occurrence: str | None
+    now: str
+    messages_per_second: int | None
+    maximum_duration: int | None
+    priority: int | None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def plan_campaign(
+    campaign: Campaign,
+    endpoints: pd.DataFrame,
+    now: datetime | str | pd.Timestamp,
+    history: pd.DataFrame | None = None,
+    *,
+    settings: ProjectSettings | None = None,
+    audience: AudienceLike = None,
+    suppressed: Iterable[str] | pd.DataFrame | pd.Series | None = None,
+    run_id: str | None = None,
+    version: int = 0,
+    occurrence: datetime | str | pd.Timestamp | None = None,
+    events: pd.DataFrame | None = None,
+    segment: Any = None,
+    project: Project | None = None,
+    step: str = "send",
+) -> pd.DataFrame:
+    """Plan one run of ``campaign`` over ``endpoints``: one row per audience endpoint.
+
+    ``audience`` is a boolean mask aligned with ``endpoints`` (or ``"all"``); when omitted the
+    campaign's segment is evaluated (``segment`` model, or loaded from ``project``). Endpoints of
+    other channels than the campaign's are not part of the audience. ``history`` is the ledger
+    (``endpoint_id``, ``campaign``, ``status``, ``created_at``, optional ``user_id`` and
+    ``run_id``) for limits; ``suppressed`` the suppressed addresses. ``occurrence`` picks the
+    scheduled run (default: the one due at ``now``). Event-triggered campaigns need ``events``.
+
+    Pure: the same inputs give the same plan; no input is modified.
+    """
+    settings = settings or ProjectSettings(name="default")
+    now_ts = to_utc(now, "UTC")
+    schedule = campaign.schedule
+    n_all = len(endpoints)
+
+    # -- audience ----------------------------------------------------------------------------
+    mask = _audience_mask(campaign, endpoints, now_ts, audience, segment, project, events)
+    channel_types = _CHANNEL_ENDPOINTS[campaign.channel]
+    if "ChannelType" in endpoints.columns:
+        ch = endpoints["ChannelType"]
+        mask &= ch.isin(channel_types).to_numpy(dtype=bool, na_value=False)
+    else:
+        mask &= False
+    event_due: np.ndarray | None = None
+    if schedule.event_triggered:
+        if events is None:
+            raise DefinitionError(
+                "an event-triggered campaign is planned from events: pass events=",
+                path="Schedule.EventFilter",
+                kind=KIND,
+            )
+        first = _first_matching_event(campaign, events, now_ts)
+        ids = endpoints["Id"].astype("string")
+        pos_map = first.reindex(ids.to_numpy())
+        has = pos_map.notna().to_numpy()
+        mask &= has
+        event_due = pos_map.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+    pos = np.flatnonzero(mask)
+    n = len(pos)
+
+    def col(name: str) -> pd.Series:
+        if name in endpoints.columns:
+            s = endpoints[name]
+            return s.iloc[pos] if n != n_all else s
+        return pd.Series(pd.array([None] * n, dtype="string"), index=endpoints.index[pos])
+
+    ids_s = col("Id").astype("string")
+    users_s = col("User.UserId").astype("string")
+    address_s = col("Address").astype("string")
+    sub = pd.DataFrame({"Id": ids_s, "User.UserId": users_s}, copy=False)
+
+    # -- allocation --------------------------------------------------------------------------
+    alloc = campaign.allocation()
+    bucket = endpoint_buckets(sub, campaign.allocation_salt)
+    arm_idx = alloc.arm_index(bucket)
+    arm_names = alloc.names
+    is_holdout = np.zeros(n, dtype=bool)
+    if campaign.holdout_percent:
+        is_holdout = arm_idx == arm_names.index(HOLDOUT)
+    # treatment number per row (holdout rows follow treatment 0's timing)
+    arm_to_treatment = np.array(
+        [0 if name == HOLDOUT else int(name) for name in arm_names], dtype=np.int8
+    )
+    treatment_no = arm_to_treatment[arm_idx]
+
+    # -- timing ------------------------------------------------------------------------------
+    tz_col = col("Demographic.Timezone") if "Demographic.Timezone" in endpoints.columns else None
+    zones = endpoint_zones(tz_col, n, settings.default_timezone)
+    has_zone = has_valid_zone(tz_col, n)
+    quiet = schedule.quiet_time or settings.quiet_time
+    mode = schedule.quiet_time_mode
+    occ = to_utc(occurrence, schedule.tz) if occurrence is not None else None
+    passed = np.zeros(n, dtype=bool)
+    if event_due is not None:
+        raw = (
+            pd.Series(np.maximum(event_due[pos], np.datetime64(now_ts.tz_localize(None), "us")))
+            .astype("datetime64[us]")
+            .dt.tz_localize("UTC")
+        )
+        adjusted, in_quiet = quiet_time_adjust(raw, zones, quiet, mode)
+        raw_values = raw.to_numpy(dtype="datetime64[us]")
+        due_values = adjusted.to_numpy(dtype="datetime64[us]")
+        occ_for = [now_ts]
+    else:
+        occ_for = []
+        n_zones = len(zones.categories)
+        per_zone_codes = pd.Categorical.from_codes(np.arange(n_zones), categories=zones.categories)
+        raw_m = np.empty((len(campaign.treatments), n_zones), dtype="int64")
+        adj_m = np.empty_like(raw_m)
+        quiet_m = np.zeros_like(raw_m, dtype=bool)
+        local = np.zeros(len(campaign.treatments), dtype=bool)
+        for t in range(len(campaign.treatments)):
+            sched = campaign.treatment_schedule(t)
+            t_occ = _treatment_occurrence(campaign, t, occ, now_ts)
+            occ_for.append(t_occ)
+            if sched.is_local_time:
+                per_zone = local_due(sched.wall_clock(t_occ), per_zone_codes)
+                local[t] = True
+            else:
+                per_zone = pd.Series([t_occ] * n_zones, dtype=TIMESTAMP_DTYPE)
+            adjusted, q = quiet_time_adjust(per_zone, per_zone_codes, quiet, mode)
+            raw_m[t] = per_zone.to_numpy(dtype="datetime64[us]").astype("int64")
+            adj_m[t] = adjusted.to_numpy(dtype="datetime64[us]").astype("int64")
+            quiet_m[t] = q
+        flat = treatment_no.astype(np.int64) * n_zones + zones.codes
+        raw_values = raw_m.reshape(-1)[flat].astype("datetime64[us]")
+        due_values = adj_m.reshape(-1)[flat].astype("datetime64[us]")
+        in_quiet = quiet_m.reshape(-1)[flat]
+        # a local-time wave already over when the run is planned is not sent late
+        cutoff = np.datetime64((now_ts - LOCAL_TIME_GRACE).tz_localize(None), "us")
+        passed = local[treatment_no] & (raw_values < cutoff)
+    # Pinpoint applies quiet time only to endpoints with a valid Demographic.Timezone
+    in_quiet = in_quiet & has_zone
+    due_values = np.where(in_quiet, due_values, raw_values)
+
+    # -- eligibility -------------------------------------------------------------------------
+    reason = np.zeros(n, dtype=np.int8)  # 0 = none; k = REASONS[k - 1]
+
+    def mark(code: str, cond: np.ndarray) -> None:
+        reason[(reason == 0) & cond] = REASONS.index(code) + 1
+
+    mark("OPTED_OUT", _eq(col("OptOut"), "ALL"))
+    mark("INACTIVE", _eq(col("EndpointStatus"), "INACTIVE"))
+    addr_arr = pa.array(address_s, from_pandas=True)
+    blank = pc.fill_null(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(addr_arr)), 0), True)
+    mark("NO_ADDRESS", blank.to_numpy(zero_copy_only=False))
+    supp = _suppressed_set(suppressed)
+    if supp is not None and len(supp):
+        hit = pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(addr_arr)), value_set=supp)
+        mark("SUPPRESSED", pc.fill_null(hit, False).to_numpy(zero_copy_only=False))
+    end = schedule.end
+    if end is not None:
+        mark("OUTSIDE_SCHEDULE", due_values > np.datetime64(end.tz_localize(None), "us"))
+    mark("LOCAL_TIME_PASSED", passed)
+    _mark_limits(
+        mark, reason, campaign, settings, history, endpoints, ids_s, users_s, is_holdout,
+        now_ts, run_id,
+    )  # fmt: skip
+    if schedule.quiet_time_mode == "SKIP":
+        mark("QUIET_TIME", in_quiet)
+    mark("HOLDOUT", is_holdout)
+
+    # -- assemble ----------------------------------------------------------------------------
+    first_occ = occ_for[0]
+    rid = run_id or default_run_id(campaign, first_occ)
+    tmpl_names, tmpl_versions = [], []
+    for t in campaign.treatments:
+        ref = t.template_for(campaign.channel)
+        tmpl_names.append(ref.name if ref else "")
+        tmpl_versions.append(ref.version or 0 if ref else 0)
+    tnames = [HOLDOUT if h else str(i) for i, h in enumerate([False] * len(campaign.treatments))]
+    treat_cats = [*tnames, HOLDOUT] if campaign.holdout_percent else tnames
+    treat_codes = np.where(is_holdout, len(tnames), treatment_no).astype(np.int8)
+    tmpl_cats = list(dict.fromkeys(tmpl_names))
+    tmpl_codes = np.array([tmpl_cats.index(x) for x in tmpl_names], dtype=np.int8)[treatment_no]
+    reasons_cat = pd.Categorical.from_codes(reason.astype(np.int8) - 1, categories=list(REASONS))
+    status = pd.Categorical.from_codes((reason > 0).astype(np.int8), categories=list(STATUSES))
+    index = pd.RangeIndex(n)
+    plan = pd.DataFrame(
+        {
+            "run_id": _const(rid, n),
+            "campaign": _const(campaign.name, n),
+            "campaign_version": np.full(n, version, dtype=np.int64),
+            "treatment_id": pd.Categorical.from_codes(treat_codes, categories=treat_cats),
+            "holdout": is_holdout,
+            "endpoint_id": ids_s.array,
+            "user_id": users_s.array,
+            "channel_type": _categorical_of(col("ChannelType")),
+            "address": address_s.array,
+            "template": pd.Categorical.from_codes(tmpl_codes, categories=tmpl_cats),
+            "template_version": np.array(tmpl_versions, dtype=np.int64)[treatment_no],
+            "due_at": pd.arrays.DatetimeArray._from_sequence(  # type: ignore[attr-defined]
+                due_values, dtype=TIMESTAMP_DTYPE
+            ),
+            "timezone": zones,
+            "status": status,
+            "reason": reasons_cat,
+            "step": _const(step, n),
+        },
+        index=index,
+    )
+    plan.attrs["plan"] = PlanInputs(
+        run_id=rid,
+        campaign=campaign.name,
+        campaign_version=version,
+        occurrence=None if first_occ is None else first_occ.isoformat(),
+        now=now_ts.isoformat(),
+        messages_per_second=campaign.limits.messages_per_second
+        or settings.limits.messages_per_second
+        or None,
+        maximum_duration=campaign.limits.maximum_duration
+        or settings.limits.maximum_duration
+        or None,
+        priority=campaign.priority,
+        counts=plan_counts(plan),
+    ).__dict__
+    return plan
+
+
+def _treatment_occurrence(
+    campaign: Campaign, t: int, occ: pd.Timestamp | None, now: pd.Timestamp
+) -> pd.Timestamp:
+    """The run's nominal instant for treatment ``t``: its own ONCE time if it has one."""
+    sched = campaign.treatment_schedule(t)
+    if t > 0 and campaign.treatments[t].schedule is not None:
+        if sched.frequency == "ONCE" and not sched.immediate:
+            assert sched.start is not None
+            return sched.start
+        base = occ if occ is not None else occurrence_at(campaign.schedule, now)
+        # a recurring treatment keeps its own time of day on the run's date
+        if base is not None:
+            found = occurrence_at(sched, base + pd.Timedelta(hours=23, minutes=59))
+            if found is not None:
+                return found
+    if occ is not None:
+        return occ
+    found = occurrence_at(sched, now)
+    if found is None:
+        raise DefinitionError(
+            f"the schedule of campaign {campaign.name!r} has no run at {now.isoformat()}",
+            path="Schedule",
+            kind=KIND,
+        )
+    return found
+
+
+def default_run_id(campaign: Campaign, occurrence: pd.Timestamp) -> str:
+    """``<campaign>-<occurrence as YYYYMMDDTHHMMSSZ>``: reruns of one occurrence share it."""
+    return f"{campaign.name}-{occurrence.tz_convert('UTC'):%Y%m%dT%H%M%SZ}"
+
+
+def _const(value: str, n: int) -> pd.Categorical:
+    return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[value])
+
+
+def _categorical_of(s: pd.Series) -> pd.Categorical:
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cat = s.array.remove_unused_categories()  # type: ignore[union-attr]
+        return cat.rename_categories([str(c) for c in cat.categories])
+    return pd.Categorical(s.astype("string"))
+
+
+def _eq(s: pd.Series, value: str) -> np.ndarray:
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cats = list(s.cat.categories)
+        if value not in cats:
+            return np.zeros(len(s), dtype=bool)
+        return s.cat.codes.to_numpy() == cats.index(value)
+    return (s.astype("string") == value).to_numpy(dtype=bool, na_value=False)
+
+
+def _audience_mask(
+    campaign: Campaign,
+    endpoints: pd.DataFrame,
+    now: pd.Timestamp,
+    audience: AudienceLike,
+    segment: Any,
+    project: Project | None,
+    events: pd.DataFrame | None,
+) -> np.ndarray:
+    n = len(endpoints)
+    if isinstance(audience, str):
+        if audience != "all":
+            raise DefinitionError(f"audience must be a mask or 'all', got {audience!r}")
+        return np.ones(n, dtype=bool)
+    if audience is not None:
+        if isinstance(audience, pd.Series):
+            if len(audience) != n or not audience.index.equals(endpoints.index):
+                audience = audience.reindex(endpoints.index, fill_value=False)
+            return audience.to_numpy(dtype=bool, na_value=False).copy()
+        arr = np.asarray(audience, dtype=bool)
+        if arr.shape != (n,):
+            raise DefinitionError(f"audience has {arr.shape[0]} values for {n} endpoints")
+        return arr.copy()
+    from engagekit import segments
+
+    if segment is None:
+        if project is None:
+            raise DefinitionError(
+                "no audience: pass audience= (a boolean mask or 'all'), segment= or project=",
+                path="SegmentId",
+                kind=KIND,
+            )
+        segment = segments.load_segment(project, campaign.segment, campaign.segment_version)
+    result = segments.evaluate(segment, endpoints, project=project, now=now, events=events)
+    return np.asarray(result.reindex(endpoints.index, fill_value=False), dtype=bool)
+
+
+def _first_matching_event(campaign: Campaign, events: pd.DataFrame, now: pd.Timestamp) -> pd.Series:
+    """endpoint id -> time of its first matching event (the trigger)."""
+    hit = match_events(campaign.schedule, events)
+    matched = events.loc[hit.to_numpy(), ["endpoint_id", "event_timestamp"]]
+    times = pd.to_datetime(matched["event_timestamp"], utc=True)
+    keep = (times <= now).to_numpy()
+    grouped = times[keep].groupby(matched["endpoint_id"].astype("string")[keep]).min()
+    return grouped.dt.tz_localize(None).astype("datetime64[us]")
+
+
+def _suppressed_set(
+    suppressed: Iterable[str] | pd.DataFrame | pd.Series | None,
+) -> pa.Array | None:
+    if suppressed is None:
+        return None
+    if isinstance(suppressed, pd.DataFrame):
+        values = suppressed["address"]
+    elif isinstance(suppressed, pd.Series):
+        values = suppressed
+    else:
+        values = pd.Series(list(suppressed), dtype="string")
+    arr = pa.array(values.astype("string").dropna(), type=pa.string())
+    return pc.unique(pc.utf8_lower(pc.utf8_trim_whitespace(arr)))
+
+
+def _mark_limits(
+    mark: Any,
+    reason: np.ndarray,
+    campaign: Campaign,
+    settings: ProjectSettings,
+    history: pd.DataFrame | None,
+    endpoints: pd.DataFrame,
+    ids: pd.Series,
+    users: pd.Series,
+    is_holdout: np.ndarray,
+    now: pd.Timestamp,
+    run_id: str | None,
+) -> None:
+    """TOTAL / DAILY (per endpoint, this campaign) and USER_CAMPAIGN / USER_DAILY (per user)."""
+    total = campaign.limits.total or settings.limits.total or 0
+    daily = campaign.limits.daily or settings.limits.daily or 0
+    user_campaign = settings.limits.max_per_user_per_campaign or 0
+    user_daily = settings.limits.max_per_user_per_day or 0
+    if not (total or daily or user_campaign or user_daily):
+        return
+    n = len(ids)
+    hist = _counted_history(history, run_id, endpoints if (user_campaign or user_daily) else None)
+    day_ago = now - pd.Timedelta(hours=24)
+    if hist is not None and len(hist) and (total or daily):
+        mine = hist[hist["campaign"].astype("string") == campaign.name]
+        if total:
+            mark("TOTAL_LIMIT", _lookup_counts(mine["endpoint_id"], ids) >= total)
+        if daily:
+            recent = mine[(mine["created_at"] > day_ago) & (mine["created_at"] <= now)]
+            mark("DAILY_LIMIT", _lookup_counts(recent["endpoint_id"], ids) >= daily)
+    if not (user_campaign or user_daily):
+        return
+    unit_s = users.astype("string").where(users.notna(), ids)
+    for limit, code, recent_only, own_campaign in (
+        (user_campaign, "USER_CAMPAIGN_LIMIT", False, True),
+        (user_daily, "USER_DAILY_LIMIT", True, False),
+    ):
+        if not limit:
+            continue
+        prior = np.zeros(n, dtype=np.int64)
+        if hist is not None and len(hist):
+            h = hist
+            if own_campaign:
+                h = h[h["campaign"].astype("string") == campaign.name]
+            if recent_only:
+                h = h[(h["created_at"] > day_ago) & (h["created_at"] <= now)]
+            prior = _lookup_counts(h["user_unit"], unit_s)
+        # messages this plan would add before this row, per user (in row order)
+        eligible = (reason == 0) & ~is_holdout
+        rank = np.zeros(n, dtype=np.int64)
+        if eligible.any():
+            sel = np.flatnonzero(eligible)
+            codes, _ = pd.factorize(unit_s.iloc[sel])
+            rank[sel] = pd.Series(codes).groupby(codes).cumcount().to_numpy()
+        over = prior + np.where(eligible, rank, 0) >= limit
+        mark(code, over)
+
+
+def _counted_history(
+    history: pd.DataFrame | None, run_id: str | None, endpoints: pd.DataFrame | None = None
+) -> pd.DataFrame | None:
+    """Ledger rows that count toward limits (targeted: pending, sent, failed), this run aside.
+
+    ``user_unit`` is the row's user: the history's ``user_id`` when present, else the user of
+    its endpoint in ``endpoints``, else the endpoint id.
+    """
+    if history is None or not len(history):
+        return None
+    h = history
+    if "status" in h.columns:
+        h = h[h["status"].astype("string").isin(COUNTED_STATUSES).to_numpy(dtype=bool)]
+    if run_id is not None and "run_id" in h.columns:
+        h = h[(h["run_id"].astype("string") != run_id).to_numpy(dtype=bool, na_value=True)]
+    created = pd.to_datetime(h["created_at"], utc=True, format="ISO8601")
+    ep = h["endpoint_id"].astype("string")
+    unit = h["user_id"].astype("string") if "user_id" in h.columns else None
+    if unit is None and endpoints is not None and "User.UserId" in endpoints.columns:
+        unit = _users_of(ep, endpoints)
+    return pd.DataFrame(
+        {
+            "endpoint_id": ep,
+            "campaign": h["campaign"].astype("string") if "campaign" in h.columns else pd.NA,
+            "created_at": created,
+            "user_unit": ep if unit is None else unit.where(unit.notna(), ep),
+        }
+    )
+
+
+def _users_of(endpoint_ids: pd.Series, endpoints: pd.DataFrame) -> pd.Series:
+    """The ``User.UserId`` of each endpoint id (NA when unknown), probing the big frame once."""
+    uniq = pc.unique(pa.array(endpoint_ids, type=pa.string()))
+    all_ids = pa.array(endpoints["Id"].astype("string"), type=pa.string())
+    where = pc.index_in(all_ids, value_set=uniq)  # position in uniq of each endpoint row
+    rows = np.flatnonzero(pc.is_valid(where).to_numpy(zero_copy_only=False))
+    user_of_uniq = np.full(len(uniq), None, dtype=object)
+    slots = where.to_numpy(zero_copy_only=False)[rows].astype(np.int64)
+    user_of_uniq[slots] = (
+        endpoints["User.UserId"].astype("string").iloc[rows].to_numpy(dtype=object, na_value=None)
+    )
+    pos = pc.index_in(pa.array(endpoint_ids, type=pa.string()), value_set=uniq)
+    out = user_of_uniq[pos.to_numpy(zero_copy_only=False).astype(np.int64)]
+    return pd.Series(out, index=endpoint_ids.index, dtype="string")
+
+
+def _lookup_counts(keys: pd.Series, targets: pd.Series) -> np.ndarray:
+    """How often each target value occurs in ``keys`` (vectorized via arrow ``index_in``)."""
+    if not len(keys):
+        return np.zeros(len(targets), dtype=np.int64)
+    counts = keys.astype("string").value_counts()
+    value_set = pa.array(counts.index.astype("string"), type=pa.string())
+    idx = pc.index_in(pa.array(targets.astype("string"), type=pa.string()), value_set=value_set)
+    pos = idx.to_numpy(zero_copy_only=False)
+    pos = np.nan_to_num(pos.astype("float64"), nan=-1).astype(np.int64)
+    values = np.append(counts.to_numpy(dtype=np.int64), 0)
+    return values[pos]
+
+
+def plan_counts(plan: pd.DataFrame) -> dict[str, int]:
+    """Rows per status and per exclusion reason (zeros omitted)."""
+    out: dict[str, int] = {"rows": len(plan)}
+    out |= {f"status.{k}": int(v) for k, v in plan["status"].value_counts().items() if v}
+    out |= {f"reason.{k}": int(v) for k, v in plan["reason"].value_counts().items() if v}
+    return out
+
+
+def reason_counts(plan: pd.DataFrame) -> pd.DataFrame:
+    """Rows per treatment and outcome (``scheduled`` or the exclusion reason)."""
+    outcome = plan["reason"].astype("string").fillna("SCHEDULED")
+    return (
+        pd.crosstab(plan["treatment_id"].astype("string"), outcome)
+        .rename_axis(index="treatment_id", columns="outcome")
+        .astype("int64")
+    )
+
+
+def allocation_check(plan: pd.DataFrame, campaign: Campaign, *, threshold: float = 0.001) -> Any:
+    """SRM check of the plan's users per arm against the design (counts distinct users)."""
+    unit = plan["user_id"].astype("string").where(plan["user_id"].notna(), plan["endpoint_id"])
+    per_user = pd.DataFrame({"unit": unit, "arm": plan["treatment_id"].astype("string")})
+    counts = per_user.drop_duplicates("unit")["arm"].value_counts()
+    return srm_check(counts, campaign.allocation().shares(), threshold=threshold)
+
+
+# ---- project store -----------------------------------------------------------------------------
+def save_campaign(project: Project, campaign: Campaign, *, comment: str | None = None) -> int:
+    """Validate references, pin segment/template versions, check edit rules, store a version."""
+    pinned = pin_versions(project, campaign)
+    try:
+        previous = load_campaign(project, campaign.name)
+    except NotFoundError:
+        previous = None
+    if previous is not None:
+        check_edit(previous, pinned)
+    return project.store.save_definition(
+        KIND, pinned.name, pinned.model_dump(mode="json", by_alias=True), comment=comment
+    )
+
+
+def load_campaign(project: Project, name: str, version: int | None = None) -> Campaign:
+    rec = project.store.get_definition(KIND, name, version)
+    return Campaign.parse(rec.body)
+
+
+def campaign_version(project: Project, name: str) -> int:
+    return project.store.get_definition(KIND, name).version
+
+
+def list_campaigns(project: Project, *, include_deleted: bool = False) -> pd.DataFrame:
+    """One row per campaign: name, state, channel, treatments, holdout, schedule, versions."""
+    heads = project.store.list_definitions(KIND, include_deleted=include_deleted)
+    rows = []
+    for _, head in heads.iterrows():
+        c = Campaign.parse(project.store.get_definition(KIND, head["name"], int(
+            head["active_version"])).body)  # fmt: skip
+        rows.append(
+            {
+                "name": c.name,
+                "state": c.state,
+                "channel": c.channel,
+                "segment": c.segment,
+                "treatments": len(c.treatments),
+                "holdout_percent": c.holdout_percent,
+                "frequency": c.schedule.frequency,
+                "version": int(head["active_version"]),
+                "updated_at": head["updated_at"],
+            }
+        )
+    columns = ["name", "state", "channel", "segment", "treatments", "holdout_percent",
+               "frequency", "version", "updated_at"]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+def pin_versions(project: Project, campaign: Campaign) -> Campaign:
+    """The campaign with its segment and templates pinned to existing versions.
+
+    Unknown segments or templates raise :class:`DefinitionError` with the field path.
+    """
+    store = project.store
+    seg_version = campaign.segment_version
+    try:
+        rec = store.get_definition("segment", campaign.segment, seg_version)
+    except NotFoundError as exc:
+        raise DefinitionError(str(exc), path="SegmentId", kind=KIND) from None
+    seg_version = rec.version
+    treatments = []
+    for i, t in enumerate(campaign.treatments):
+        ref = t.template_for(campaign.channel)
+        if ref is None:
+            treatments.append(t)
+            continue
+        slot = _TEMPLATE_SLOT[campaign.channel]
+        alias = TemplateConfiguration.model_fields[slot].alias  # type: ignore[index]
+        try:
+            trec = store.get_definition("template", ref.name, ref.version)
+        except NotFoundError as exc:
+            raise DefinitionError(
+                str(exc), path=f"Treatments.{i}.TemplateConfiguration.{alias}.Name", kind=KIND
+            ) from None
+        tc = t.template_configuration
+        assert tc is not None
+        new_ref = ref.model_copy(update={"version": trec.version})
+        treatments.append(
+            t.model_copy(update={"template_configuration": tc.model_copy(update={slot: new_ref})})
+        )
+    return campaign.model_copy(
+        update={"segment_version": seg_version, "treatments": tuple(treatments)}
+    )
+
+
+def check_edit(old: Campaign, new: Campaign) -> None:
+    """Pinpoint's edit rules: no frequency change once launched; no treatment change of a
+    launched A/B test; states move only along allowed transitions."""
+    if old.state == "deleted":
+        raise DefinitionError(f"campaign {old.name!r} is deleted; copy it to reuse it", kind=KIND)
+    if new.state != old.state and new.state not in _TRANSITIONS[old.state]:
+        raise DefinitionError(
+            f"cannot go from {old.state} to {new.state}; allowed: "
+            f"{', '.join(_TRANSITIONS[old.state]) or 'none'}",
+            path="State",
+            kind=KIND,
+        )
+    if old.state == "draft":
+        return
+    if old.schedule.frequency != new.schedule.frequency:
+        raise DefinitionError(
+            f"the frequency of a launched campaign cannot change ({old.schedule.frequency} -> "
+            f"{new.schedule.frequency}); copy the campaign instead",
+            path="Schedule.Frequency",
+            kind=KIND,
+        )
+    if (old.allocation_salt != new.allocation_salt) or old.name != new.name:
+        raise DefinitionError(
+            "the allocation salt of a launched campaign cannot change", path="Salt", kind=KIND
+        )
+    if old.is_ab_test or new.is_ab_test:
+        same = old.treatments == new.treatments and old.holdout_percent == new.holdout_percent
+        if not same:
+            raise DefinitionError(
+                "the treatments and holdout of a launched A/B test cannot change; "
+                "copy the campaign to test something else",
+                path="Treatments",
+                kind=KIND,
+            )
+
+
+def set_state(project: Project, name: str, state: str, *, comment: str | None = None) -> Campaign:
+    """Move a campaign to ``state`` (checked against the allowed transitions) and save it."""
+    current = load_campaign(project, name)
+    if state == current.state:
+        return current
+    new = current.model_copy(update={"state": state})
+    check_edit(current, new)
+    project.store.save_definition(
+        KIND, name, new.model_dump(mode="json", by_alias=True), comment=comment or state
+    )
+    return new
+
+
+def launch(project: Project, name: str) -> Campaign:
+    """draft -> scheduled: from now on the frequency and A/B treatments are fixed."""
+    return set_state(project, name, "scheduled")
+
+
+def pause(project: Project, name: str) -> Campaign:
+    return set_state(project, name, "paused")
+
+
+def resume(project: Project, name: str) -> Campaign:
+    """paused -> scheduled (the next due run plans again)."""
+    return set_state(project, name, "scheduled")
+
+
+def complete(project: Project, name: str) -> Campaign:
+    return set_state(project, name, "completed")
+
+
+def delete(project: Project, name: str) -> None:
+    """Mark deleted (versions, plans and runs stay readable for analytics)."""
+    current = load_campaign(project, name)
+    if current.state != "deleted":
+        project.store.save_definition(
+            KIND,
+            name,
+            current.model_copy(update={"state": "deleted"}).model_dump(mode="json", by_alias=True),
+            comment="deleted",
+        )
+    project.store.delete_definition(KIND, name)
+
+
+def copy_campaign(project: Project, name: str, new_name: str) -> Campaign:
+    """A draft copy under a new name (and so a new allocation salt)."""
+    if new_name in project.store.names(KIND, include_deleted=True):
+        raise DefinitionError(f"{new_name!r} already exists", path="Name", kind=KIND)
+    source = load_campaign(project, name)
+    copy = source.model_copy(update={"name": new_name, "state": "draft", "salt": None})
+    copy = Campaign.parse(copy.model_dump(mode="json", by_alias=True))
+    save_campaign(project, copy, comment=f"copy of {name}")
+    return copy
+
+
+def edit_campaign(project: Project, name: str, **changes: Any) -> Campaign:
+    """Change fields (Python names) of the active version and save, under the edit rules."""
+    current = load_campaign(project, name)
+    new = current.with_changes(**changes)
+    save_campaign(project, new, comment="edit")
+    return new
+
+
+# ---- plans and runs ----------------------------------------------------------------------------
+def plans_dir(project: Project) -> Any:
+    return project.store.root / "plans"
+
+
+def save_plan(project: Project, plan: pd.DataFrame) -> Any:
+    """Write a plan to ``store/plans/<run_id>.parquet`` (atomically); returns the path."""
+    ids = plan["run_id"].astype("string").unique()
+    if len(ids) != 1:
+        raise DefinitionError(f"a plan holds exactly one run_id, found {len(ids)}", kind=KIND)
+    run_id = str(ids[0])
+    if "/" in run_id or run_id.startswith("."):
+        raise DefinitionError(f"run_id {run_id!r} cannot be a file name", kind=KIND)
+    plans_dir(project).mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(plan, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[b"engagekit.plan"] = json.dumps(plan.attrs.get("plan", {}), default=str).encode()
+    table = table.replace_schema_metadata(meta)
+    return project.store.write_table(f"plans/{run_id}.parquet", table)
+
+
+def load_plan(project: Project, run_id: str) -> pd.DataFrame:
+    table = project.store.read_table(f"plans/{run_id}.parquet")
+    if table is None:
+        known = sorted(p.stem for p in plans_dir(project).glob("*.parquet"))
+        raise NotFoundError("plan", run_id, known=known[-10:])
+    plan = table.to_pandas()
+    raw = (table.schema.metadata or {}).get(b"engagekit.plan")
+    if raw:
+        plan.attrs["plan"] = json.loads(raw)
+    return plan
+
+
+def load_plans(project: Project, campaign: str) -> pd.DataFrame:
+    """Every saved plan of a campaign, concatenated (oldest run first)."""
+    frames = []
+    for path in sorted(plans_dir(project).glob("*.parquet")):
+        table = project.store.read_table(f"plans/{path.name}", columns=["campaign"])
+        if table is None or campaign not in set(table.column("campaign").unique().to_pylist()):
+            continue
+        frames.append(load_plan(project, path.stem))
+    if not frames:
+        return _empty_plan()
+    frames = [f for f in frames if (f["campaign"].astype("string") == campaign).all()]
+    out = pd.concat([f.astype({c: "string" for c in _CATEGORICAL}) for f in frames],
+                    ignore_index=True)  # fmt: skip
+    return out.astype({c: "category" for c in _CATEGORICAL})
+
+
+_CATEGORICAL = ("run_id", "campaign", "treatment_id", "channel_type", "template", "timezone",
+                "status", "reason", "step")  # fmt: skip
+
+
+def _empty_plan() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            c: pd.Series(
+                dtype=TIMESTAMP_DTYPE
+                if c == "due_at"
+                else "bool"
+                if c == "holdout"
+                else "int64"
+                if c in ("campaign_version", "template_version")
+                else "string"
+            )
+            for c in PLAN_COLUMNS
+        }
+    )
+
+
+def read_history(project: Project) -> pd.DataFrame:
+    """The ledger as limit history: endpoint_id, campaign, run_id, status, created_at."""
+    rows = project.store.connect().execute(
+        "SELECT run_id, endpoint_id, campaign, status, created_at FROM ledger"
+    )
+    return pd.DataFrame(
+        [dict(r) for r in rows],
+        columns=["run_id", "endpoint_id", "campaign", "status", "created_at"],
+    )
+
+
+def read_suppressed(project: Project) -> pd.Series:
+    rows = project.store.connect().execute("SELECT address FROM suppression")
+    return pd.Series([r[0] for r in rows], dtype="string", name="address")
+
+
+def read_project_endpoints(project: Project) -> pd.DataFrame:
+    """The project's endpoint snapshot (``engagekit.endpoints.read_endpoints`` when present)."""
+    try:
+        from engagekit.endpoints import read_endpoints  # type: ignore[attr-defined]
+    except ImportError:
+        read_endpoints = None
+    if read_endpoints is not None:
+        return read_endpoints(project)
+    path = project.store.endpoints_path
+    if not path.exists():
+        raise NotFoundError("endpoints snapshot", str(path))
+    from engagekit.endpoints import normalize_endpoints
+
+    return normalize_endpoints(pd.read_parquet(path))
+
+
+def record_run(
+    project: Project,
+    plan: pd.DataFrame,
+    *,
+    kind: str = "campaign",
+    status: str = "planned",
+    details: Mapping[str, Any] | None = None,
+) -> str:
+    """Insert (or refresh) the run's row in the ``runs`` table; returns the run id."""
+    info = dict(plan.attrs.get("plan", {}))
+    run_id = info.get("run_id") or str(plan["run_id"].iloc[0])
+    body = json.dumps({**info, **(details or {})}, default=str)
+    now = pd.Timestamp.now(tz="UTC").isoformat()
+    with project.store.transaction() as conn:
+        conn.execute(
+            "INSERT INTO runs (run_id, campaign, campaign_version, kind, scheduled_for, status, "
+            "started_at, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE "
+            "SET campaign_version=excluded.campaign_version, details=excluded.details, "
+            "status=CASE WHEN runs.status IN ('running','completed') THEN runs.status "
+            "ELSE excluded.status END",
+            (
+                run_id,
+                info.get("campaign"),
+                info.get("campaign_version"),
+                kind,
+                info.get("occurrence"),
+                status,
+                now,
+                body,
+            ),
+        )
+    return run_id
+
+
+def run_history(project: Project, name: str | None = None) -> pd.DataFrame:
+    """The runs table (optionally one campaign's runs), newest first, details parsed."""
+    sql = "SELECT * FROM runs"
+    args: tuple[Any, ...] = ()
+    if name is not None:
+        sql += " WHERE campaign=?"
+        args = (name,)
+    rows = [
+        dict(r)
+        for r in project.store.connect().execute(
+            sql + " ORDER BY scheduled_for DESC, started_at DESC", args
+        )
+    ]
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame["details"] = frame["details"].map(lambda d: json.loads(d) if d else {})
+    return frame
+
+
+@dataclass
+class DryRun:
+    """A plan stopped before delivery: the plan, counts per reason, rendered previews."""
+
+    plan: pd.DataFrame
+    counts: pd.DataFrame
+    previews: pd.DataFrame
+    srm: Any = None
+
+    def _repr_html_(self) -> str:  # pragma: no cover - notebook display
+        return (
+            "<h4>counts</h4>"
+            + self.counts.to_html()
+            + "<h4>previews</h4>"
+            + self.previews.to_html()
+        )
+
+
+def plan_run(
+    project: Project,
+    campaign_name: str,
+    now: datetime | str | pd.Timestamp | None = None,
+    *,
+    dry_run: bool = False,
+    occurrence: datetime | str | pd.Timestamp | None = None,
+    events: pd.DataFrame | None = None,
+    endpoints: pd.DataFrame | None = None,
+    run_id: str | None = None,
+    sample: int = 3,
+) -> pd.DataFrame | DryRun:
+    """Plan the run of a saved campaign due at ``now``; save the plan and record the run.
+
+    Resolves the pinned segment and templates, reads endpoints, the ledger (limits) and the
+    suppression list. ``dry_run=True`` saves nothing and returns a :class:`DryRun`.
+    """
+    now_ts = to_utc(now if now is not None else pd.Timestamp.now(tz="UTC"), "UTC")
+    rec = project.store.get_definition(KIND, campaign_name)
+    campaign = Campaign.parse(rec.body)
+    if not dry_run and campaign.state in ("paused", "completed", "deleted", "draft"):
+        raise DefinitionError(
+            f"campaign {campaign.name!r} is {campaign.state}; "
+            + (
+                "launch it first"
+                if campaign.state == "draft"
+                else "resume it first"
+                if campaign.state == "paused"
+                else "copy it to run again"
+            ),
+            path="State",
+            kind=KIND,
+        )
+    from engagekit import segments
+
+    segment = segments.load_segment(project, campaign.segment, campaign.segment_version)
+    frame = endpoints if endpoints is not None else read_project_endpoints(project)
+    plan = plan_campaign(
+        campaign,
+        frame,
+        now_ts,
+        read_history(project),
+        settings=project.settings,
+        suppressed=read_suppressed(project),
+        run_id=run_id,
+        version=rec.version,
+        occurrence=occurrence,
+        events=events,
+        segment=segment,
+        project=project,
+    )
+    if dry_run:
+        return dry_run_report(plan, campaign, frame, project=project, sample=sample)
+    save_plan(project, plan)
+    record_run(project, plan)
+    return plan
+
+
+def dry_run_report(
+    plan: pd.DataFrame,
+    campaign: Campaign,
+    endpoints: pd.DataFrame,
+    *,
+    project: Project | None = None,
+    templates: Mapping[str, Any] | None = None,
+    sample: int = 3,
+) -> DryRun:
+    """Counts per treatment and reason, and rendered previews of ``sample`` rows per treatment.
+
+    Templates come from ``templates`` (treatment id -> template) or the project's store.
+    """
+    scheduled = plan[plan["status"] == "scheduled"]
+    picks = scheduled.groupby("treatment_id", observed=True, sort=True).head(sample)
+    previews = []
+    for tid, rows in picks.groupby("treatment_id", observed=True, sort=True):
+        template = _template_for_preview(campaign, str(tid), project, templates)
+        if template is None:
+            continue
+        try:
+            from engagekit.templates import render_batch
+        except ImportError:
+            break
+        rendered = render_batch(rows, template, endpoints)
+        previews.append(pd.concat([rows[["treatment_id", "endpoint_id", "address"]],
+                                   rendered], axis=1))  # fmt: skip
+    preview = pd.concat(previews) if previews else pd.DataFrame(
+        columns=["treatment_id", "endpoint_id", "address"])  # fmt: skip
+    return DryRun(
+        plan=plan,
+        counts=reason_counts(plan),
+        previews=preview,
+        srm=allocation_check(plan, campaign) if len(plan) else None,
+    )
+
+
+def _template_for_preview(
+    campaign: Campaign, tid: str, project: Project | None, templates: Mapping[str, Any] | None
+) -> Any:
+    if templates is not None and tid in templates:
+        return templates[tid]
+    if project is None:
+        return None
+    ref = campaign.treatments[int(tid)].template_for(campaign.channel)
+    if ref is None:
+        return None
+    try:
+        from engagekit.templates import load_template
+    except ImportError:
+        return None
+    return load_template(project, ref.name, ref.version)
+
+
+# ---- direct messages ---------------------------------------------------------------------------
+def plan_direct(
+    endpoints: pd.DataFrame,
+    targets: Sequence[str],
+    *,
+    channel: Channel,
+    template: str,
+    template_version: int | None = None,
+    now: datetime | str | pd.Timestamp,
+    settings: ProjectSettings | None = None,
+    suppressed: Iterable[str] | pd.DataFrame | pd.Series | None = None,
+    run_id: str | None = None,
+) -> pd.DataFrame:
+    """Plan a message now to up to 15 endpoint ids or addresses, through :func:`plan_campaign`.
+
+    An address that matches no endpoint gets an ad-hoc endpoint (``Id`` = the address).
+    Opt-outs and suppression still apply.
+    """
+    targets = [str(t) for t in targets]
+    if not 1 <= len(targets) <= MAX_DIRECT:
+        raise DefinitionError(
+            f"direct messages go to 1–{MAX_DIRECT} endpoint ids or addresses, got {len(targets)}",
+            path="Targets",
+            kind="direct message",
+        )
+    slot = _TEMPLATE_SLOT[channel]
+    if slot is None:
+        raise DefinitionError(f"channel {channel} has no templates", path="Channel")
+    alias = TemplateConfiguration.model_fields[slot].alias
+    now_ts = to_utc(now, "UTC")
+    digest = uuid.uuid5(uuid.NAMESPACE_URL, "|".join(targets)).hex[:8]
+    rid = run_id or f"direct-{now_ts:%Y%m%dT%H%M%S%fZ}-{digest}"
+    campaign = Campaign.parse(
+        {
+            "Name": "direct",
+            "SegmentId": "direct",
+            "Channel": channel,
+            "Treatments": [
+                {"TemplateConfiguration": {alias: {"Name": template, "Version": template_version}}}
+            ],
+        }
+    )
+    ids = (
+        endpoints["Id"].astype("string") if "Id" in endpoints.columns else pd.Series(dtype="string")
+    )
+    addrs = endpoints["Address"].astype("string") if "Address" in endpoints.columns else ids
+    hit = (ids.isin(targets) | addrs.isin(targets)).to_numpy(dtype=bool, na_value=False)
+    found = set(ids[hit].dropna()) | set(addrs[hit].dropna())
+    missing = [t for t in targets if t not in found]
+    frame = endpoints
+    if missing:
+        from engagekit.endpoints import normalize_endpoints
+
+        extra = normalize_endpoints(
+            pd.DataFrame(
+                {
+                    "Id": missing,
+                    "ChannelType": [_CHANNEL_ENDPOINTS[channel][0]] * len(missing),
+                    "Address": missing,
+                    "EndpointStatus": ["ACTIVE"] * len(missing),
+                    "OptOut": ["NONE"] * len(missing),
+                }
+            )
+        )
+        frame = pd.concat([endpoints, extra], ignore_index=True)
+        hit = np.concatenate([hit, np.ones(len(missing), dtype=bool)])
+    return plan_campaign(
+        campaign, frame, now_ts, settings=settings, audience=hit, suppressed=suppressed,
+        run_id=rid,
+    )  # fmt: skip
+
+
+__all__ = [
+    "HOLDOUT",
+    "PLAN_COLUMNS",
+    "REASONS",
+    "Campaign",
+    "CampaignEmailMessage",
+    "CampaignSmsMessage",
+    "DryRun",
+    "EventFilter",
+    "Limits",
+    "Message",
+    "MessageConfiguration",
+    "QuietTime",
+    "Schedule",
+    "TemplateConfiguration",
+    "TemplateRef",
+    "Treatment",
+    "allocation_check",
+    "campaign_version",
+    "check_edit",
+    "complete",
+    "copy_campaign",
+    "default_run_id",
+    "delete",
+    "dry_run_report",
+    "edit_campaign",
+    "launch",
+    "list_campaigns",
+    "load_campaign",
+    "load_plan",
+    "load_plans",
+    "pause",
+    "pin_versions",
+    "plan_campaign",
+    "plan_counts",
+    "plan_direct",
+    "plan_run",
+    "read_history",
+    "read_suppressed",
+    "reason_counts",
+    "record_run",
+    "resume",
+    "run_history",
+    "save_campaign",
+    "save_plan",
+    "set_state",
+]

@@ -1,0 +1,300 @@
+"""Allocation of recipients to treatments and holdout by hash buckets, and the SRM check.
+
+A recipient's *unit* is ``User.UserId``, falling back to the endpoint ``Id`` when the user id is
+missing. The unit and the campaign's salt are hashed into one of :data:`BUCKETS` (10,000)
+buckets; each arm owns a contiguous range of buckets sized by its percent. So:
+
+* all endpoints of one user share an arm (same unit, same bucket);
+* recurring runs and reruns keep everyone in their arm (the hash depends on nothing else);
+* adding endpoints later moves no one (a unit's bucket ignores the rest of the frame);
+* the holdout owns the *first* buckets, so resizing treatments never moves the control group.
+
+The hash (``ek64``) is defined on bytes, implemented with numpy only, and pinned by golden
+values in the tests, so it is the same in every process, platform and library version:
+
+1. ``key = blake2b(salt.encode("utf-8"), digest_size=8)`` read as a little-endian uint64;
+2. ``h = key ^ (len(b) * 0x9E3779B97F4A7C15)`` where ``b`` is the unit's UTF-8 bytes;
+3. for each 8-byte little-endian word ``w`` of ``b`` zero-padded to a multiple of 8 bytes:
+   ``h = fmix(h ^ w)`` with ``fmix`` the SplitMix64 finalizer (all arithmetic mod 2**64);
+4. ``h = fmix(h ^ key)``; the bucket is ``h % 10000``.
+
+>>> import pandas as pd
+>>> from engagekit.experiments import Arm, allocate, buckets
+>>> b = buckets(pd.Series(["user-1", "user-2"]), salt="spring-sale")
+>>> arms = [Arm("holdout", 10, holdout=True), Arm("0", 45), Arm("1", 45)]
+>>> list(allocate(b, arms))  # doctest: +SKIP
+['1', '0']
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engagekit.errors import DefinitionError
+
+BUCKETS: Final = 10_000
+_M1: Final = np.uint64(0xBF58476D1CE4E5B9)
+_M2: Final = np.uint64(0x94D049BB133111EB)
+_GOLDEN: Final = np.uint64(0x9E3779B97F4A7C15)
+_MASK64: Final = (1 << 64) - 1
+
+
+def salt_key(salt: str) -> int:
+    """The 64-bit key derived from a campaign's salt (blake2b, 8 bytes, little-endian)."""
+    return int.from_bytes(hashlib.blake2b(salt.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def _fmix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finalizer, in place on a uint64 array (wrap-around multiplication)."""
+    x ^= x >> np.uint64(30)
+    x *= _M1
+    x ^= x >> np.uint64(27)
+    x *= _M2
+    x ^= x >> np.uint64(31)
+    return x
+
+
+def hash_units(
+    units: pd.Series | pa.Array | pa.ChunkedArray | Sequence[str], salt: str
+) -> np.ndarray:
+    """``ek64`` of each unit string with ``salt`` (uint64 array). Nulls hash as the empty string.
+
+    Vectorized: strings are grouped by their number of 8-byte words, padded with zero bytes by
+    ``pyarrow.compute.ascii_rpad`` (which counts bytes) and read as a 2-D uint64 view.
+    """
+    arr = _as_large_string(units)
+    n = len(arr)
+    key = np.uint64(salt_key(salt))
+    lengths = pc.binary_length(arr).to_numpy(zero_copy_only=False)
+    lengths = np.nan_to_num(lengths.astype("float64"), nan=0.0).astype(np.uint64)
+    out = np.empty(n, dtype=np.uint64)
+    if n == 0:
+        return out
+    with np.errstate(over="ignore"):
+        words = (lengths + np.uint64(7)) // np.uint64(8)
+        for nw in np.unique(words):
+            rows = np.flatnonzero(words == nw)
+            h = key ^ (lengths[rows] * _GOLDEN)
+            if nw:
+                part = arr.take(pa.array(rows)) if len(rows) != n else arr
+                part = pc.fill_null(part, "")
+                width = int(nw) * 8
+                padded = pc.ascii_rpad(part, width=width, padding="\x00")
+                padded = padded.combine_chunks() if isinstance(padded, pa.ChunkedArray) else padded
+                offsets = np.frombuffer(padded.buffers()[1], dtype=np.int64)[
+                    padded.offset : padded.offset + len(padded) + 1
+                ]
+                start = int(offsets[0])
+                data = np.frombuffer(padded.buffers()[2], dtype=np.uint8)[
+                    start : start + len(padded) * width
+                ]
+                matrix = data.view("<u8").reshape(len(padded), int(nw))
+                for k in range(int(nw)):
+                    h ^= matrix[:, k]
+                    _fmix(h)
+            h ^= key
+            out[rows] = _fmix(h)
+    return out
+
+
+def _as_large_string(units: pd.Series | pa.Array | pa.ChunkedArray | Sequence[str]) -> pa.Array:
+    if isinstance(units, pd.Series):
+        arr = pa.array(units.astype("string"), from_pandas=True)
+    elif isinstance(units, (pa.Array, pa.ChunkedArray)):
+        arr = units
+    else:
+        arr = pa.array(list(units), type=pa.string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
+    return arr.cast(pa.large_string())
+
+
+def reference_hash(unit: str, salt: str) -> int:
+    """``ek64`` of one string in plain Python: the specification the vectorized code follows."""
+    key = salt_key(salt)
+    data = unit.encode("utf-8")
+
+    def fmix(x: int) -> int:
+        x ^= x >> 30
+        x = (x * 0xBF58476D1CE4E5B9) & _MASK64
+        x ^= x >> 27
+        x = (x * 0x94D049BB133111EB) & _MASK64
+        return x ^ (x >> 31)
+
+    h = key ^ ((len(data) * 0x9E3779B97F4A7C15) & _MASK64)
+    padded = data + b"\x00" * (-len(data) % 8)
+    for i in range(0, len(padded), 8):
+        h = fmix(h ^ int.from_bytes(padded[i : i + 8], "little"))
+    return fmix(h ^ key)
+
+
+def units(
+    endpoints: pd.DataFrame, *, col_user: str = "User.UserId", col_id: str = "Id"
+) -> pa.Array:
+    """Each endpoint's allocation unit: its user id, or its endpoint id when that is missing."""
+    ids = pa.array(endpoints[col_id].astype("string"), from_pandas=True)
+    if col_user not in endpoints.columns:
+        return ids
+    users = pa.array(endpoints[col_user].astype("string"), from_pandas=True)
+    empty = pc.or_kleene(pc.is_null(users), pc.equal(pc.binary_length(users), 0))
+    return pc.if_else(pc.fill_null(empty, True), ids, users)
+
+
+def buckets(units_: pd.Series | pa.Array | Sequence[str], salt: str) -> np.ndarray:
+    """The bucket (0 … 9,999) of each unit under ``salt`` (int16 array)."""
+    return (hash_units(units_, salt) % np.uint64(BUCKETS)).astype(np.int16)
+
+
+def endpoint_buckets(
+    endpoints: pd.DataFrame, salt: str, *, col_user: str = "User.UserId", col_id: str = "Id"
+) -> np.ndarray:
+    """Buckets of an endpoint frame's rows (user id, falling back to endpoint id)."""
+    return buckets(units(endpoints, col_user=col_user, col_id=col_id), salt)
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm of an allocation: a name, its share in percent, and whether it is the holdout."""
+
+    name: str
+    percent: float
+    holdout: bool = False
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """Arms laid over the 10,000 buckets: arm ``i`` owns buckets ``[starts[i], ends[i])``."""
+
+    arms: tuple[Arm, ...]
+    starts: tuple[int, ...] = field(init=False)
+    ends: tuple[int, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        total = sum(a.percent for a in self.arms)
+        if abs(total - 100) > 1e-9:
+            raise DefinitionError(
+                f"arm percents must sum to 100, got {total:g} "
+                f"({', '.join(f'{a.name}={a.percent:g}' for a in self.arms)})",
+                path="Treatments",
+            )
+        if any(a.percent < 0 for a in self.arms):
+            raise DefinitionError("arm percents must be >= 0", path="Treatments")
+        # holdout first: resizing treatments never moves the control group
+        ordered = sorted(self.arms, key=lambda a: not a.holdout)
+        object.__setattr__(self, "arms", tuple(ordered))
+        edges = np.rint(np.cumsum([0.0] + [a.percent for a in ordered]) * BUCKETS / 100)
+        object.__setattr__(self, "starts", tuple(int(e) for e in edges[:-1]))
+        object.__setattr__(self, "ends", tuple(int(e) for e in edges[1:]))
+
+    @property
+    def names(self) -> list[str]:
+        return [a.name for a in self.arms]
+
+    def shares(self) -> dict[str, float]:
+        """The design share (0–1) of each arm, as the bucket ranges realize it."""
+        return {
+            a.name: (e - s) / BUCKETS
+            for a, s, e in zip(self.arms, self.starts, self.ends, strict=True)
+        }
+
+    def arm_index(self, bucket: np.ndarray) -> np.ndarray:
+        """Index into :attr:`arms` of each bucket (int8)."""
+        return (np.searchsorted(np.asarray(self.ends), bucket, side="right")).astype(np.int8)
+
+    def assign(self, bucket: np.ndarray) -> pd.Categorical:
+        """The arm name of each bucket, as a categorical in arm order."""
+        return pd.Categorical.from_codes(self.arm_index(bucket), categories=self.names)
+
+
+def allocate(bucket: np.ndarray, arms: Sequence[Arm]) -> pd.Categorical:
+    """Arm names for buckets under ``arms`` (holdout first, then the given order)."""
+    return Allocation(tuple(arms)).assign(np.asarray(bucket))
+
+
+@dataclass(frozen=True)
+class SRMResult:
+    """Sample-ratio-mismatch check (same fields as ``engagekit.stats.SrmResult``)."""
+
+    observed: dict[str, int]
+    expected: dict[str, float]
+    chi2: float
+    df: int
+    p_value: float
+    threshold: float
+    flagged: bool
+    method: str = "Pearson chi-square goodness of fit"
+    reason: str | None = None
+
+
+def srm_check(
+    observed: Mapping[str, int] | pd.Series,
+    design: Mapping[str, float],
+    *,
+    threshold: float = 0.001,
+) -> Any:
+    """Chi-square goodness of fit of observed counts per arm against design shares.
+
+    ``design`` maps arm -> share (percent or fraction; normalized). Uses
+    ``engagekit.stats.srm`` when available (same result fields), else scipy directly. Count
+    *units* (users), not endpoints: endpoints of one user share an arm, so they are not
+    independent draws.
+
+    >>> srm_check({"a": 5000, "b": 5000}, {"a": 50, "b": 50}).flagged
+    False
+    """
+    counts = {str(k): int(v) for k, v in dict(observed).items()}
+    weights = {str(k): float(v) for k, v in design.items()}
+    try:
+        from engagekit.stats import srm
+    except ImportError:
+        srm = None
+    if srm is not None:
+        return srm(counts, weights, threshold=threshold)
+    from scipy.stats import chisquare
+
+    names = list(weights)
+    obs = np.array([counts.get(k, 0) for k in names], dtype=float)
+    w = np.array([weights[k] for k in names])
+    exp = w / w.sum() * obs.sum()
+    live = exp > 0
+    if obs.sum() == 0 or live.sum() < 2:
+        stat, p, flagged = float("nan"), float("nan"), False
+    else:
+        res = chisquare(obs[live], exp[live])
+        stat, p = float(res.statistic), float(res.pvalue)
+        flagged = bool(p < threshold or (obs[~live] > 0).any())
+    return SRMResult(
+        observed={k: int(v) for k, v in zip(names, obs, strict=True)},
+        expected={k: float(v) for k, v in zip(names, exp, strict=True)},
+        chi2=stat,
+        df=max(int(live.sum()) - 1, 0),
+        p_value=p,
+        threshold=threshold,
+        flagged=flagged,
+    )
+
+
+__all__ = [
+    "BUCKETS",
+    "Allocation",
+    "Arm",
+    "SRMResult",
+    "allocate",
+    "buckets",
+    "endpoint_buckets",
+    "hash_units",
+    "reference_hash",
+    "salt_key",
+    "srm_check",
+    "units",
+]
