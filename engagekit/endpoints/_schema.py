@@ -22,6 +22,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute
 
 CHANNEL_TYPES: Final = (
     "EMAIL", "SMS", "VOICE", "APNS", "APNS_SANDBOX", "APNS_VOIP", "APNS_VOIP_SANDBOX",
@@ -114,29 +115,54 @@ def normalize_endpoints(df: pd.DataFrame) -> pd.DataFrame:
         if name in df.columns:
             out[name] = _convert(df[name], name, dtype)
         else:
-            out[name] = pd.Series(pd.array([None] * n, dtype=_null_dtype(dtype)), index=df.index)
+            missing = pd.Series(pd.array([None] * n, dtype=STRING_DTYPE), index=df.index)
+            out[name] = _convert(missing, name, dtype)
     for name in df.columns:
         if name not in CORE_COLUMNS:
             out[name] = _convert(df[name], name, column_dtype(name))
     return pd.DataFrame(out, index=df.index)
 
 
-def _null_dtype(dtype: Any) -> Any:
-    return dtype
-
-
 def _convert(s: pd.Series, name: str, dtype: Any) -> pd.Series:
     if dtype is LIST_DTYPE:
         if isinstance(s.dtype, pd.ArrowDtype) and s.dtype == LIST_DTYPE:
             return s.copy()
+        if isinstance(s.dtype, pd.StringDtype) or (s.dtype == object and _all_str_or_na(s)):
+            strings = pa.array(s.astype(STRING_DTYPE).array, type=pa.string())
+            return pd.Series(pd.arrays.ArrowExtensionArray(scalar_lists(strings)), index=s.index)
         return pd.Series(pd.arrays.ArrowExtensionArray(to_list_array(s.tolist())), index=s.index)
     if isinstance(dtype, pd.DatetimeTZDtype):
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            return s.dt.tz_convert("UTC").astype(dtype)
         return pd.to_datetime(s, utc=True, format="ISO8601").astype(dtype)
     if dtype == "float64":
         return pd.to_numeric(s, errors="coerce").astype("float64")
     if isinstance(dtype, pd.CategoricalDtype) and dtype.categories is not None:
-        return s.astype("string").astype(dtype)
+        return s.astype(STRING_DTYPE).astype(dtype)
+    if dtype == "category":
+        if isinstance(s.dtype, pd.CategoricalDtype) and isinstance(
+            s.dtype.categories.dtype, pd.StringDtype
+        ):
+            return s.copy()
+        return s.astype(STRING_DTYPE).astype("category")
     return s.astype(dtype)
+
+
+def _all_str_or_na(s: pd.Series) -> bool:
+    return bool(s.map(lambda v: v is None or v is pd.NA or isinstance(v, str) or v != v).all())
+
+
+def scalar_lists(strings: pa.Array) -> pa.Array:
+    """A ``string`` array to ``list<string>``: each value a one-item list, nulls stay null."""
+    strings = strings.cast(pa.string())
+    valid = strings.is_valid()
+    lengths = pa.compute.cast(valid, pa.int32())
+    offsets = np.concatenate([[0], np.cumsum(lengths.to_numpy(zero_copy_only=False))]).astype(
+        np.int32
+    )
+    values = strings.filter(valid)
+    mask = pa.compute.invert(valid)
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values, mask=mask)
 
 
 def attribute_columns(df: pd.DataFrame) -> list[str]:
@@ -149,3 +175,28 @@ def metric_columns(df: pd.DataFrame) -> list[str]:
 
 def user_attribute_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c.startswith(USER_ATTRIBUTE_PREFIX)]
+
+
+__all__ = [
+    "ATTRIBUTE_PREFIX",
+    "CHANNEL_TYPES",
+    "CORE_COLUMNS",
+    "ENDPOINT_STATUSES",
+    "LIST_DTYPE",
+    "METRIC_PREFIX",
+    "OPT_OUT_VALUES",
+    "PUSH_CHANNEL_TYPES",
+    "STRING_DTYPE",
+    "TIMESTAMP_DTYPE",
+    "USER_ATTRIBUTE_PREFIX",
+    "USER_METRIC_PREFIX",
+    "attribute_columns",
+    "column_dtype",
+    "is_list_column",
+    "is_metric_column",
+    "metric_columns",
+    "normalize_endpoints",
+    "scalar_lists",
+    "to_list_array",
+    "user_attribute_columns",
+]

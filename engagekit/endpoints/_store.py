@@ -1,0 +1,652 @@
+"""The project's endpoint snapshot: read, write, import (Pinpoint's semantics), delete a user."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engagekit.endpoints import _readers as readers
+from engagekit.endpoints._frame import (
+    arrow_type,
+    frame_to_table,
+    plain,
+    table_to_frame,
+    to_storage,
+)
+from engagekit.endpoints._rules import MAX_ENDPOINTS_PER_USER, np_bool
+from engagekit.endpoints._schema import normalize_endpoints
+from engagekit.endpoints._validate import Context, raw_record, validate
+from engagekit.errors import EngagekitError, ImportFileError
+from engagekit.store import ENDPOINTS_FILE
+
+if TYPE_CHECKING:
+    from engagekit.project import Project
+
+_LOCK = "endpoints"
+
+
+class EndpointFrameError(EngagekitError):
+    """A frame handed to :func:`write_endpoints` is not a valid endpoint snapshot."""
+
+    def __init__(self, message: str, *, ids: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.ids = list(ids)
+
+
+@dataclass
+class ImportReport:
+    """What an import did. ``read == imported + rejected`` always holds."""
+
+    files: list[str]
+    format: str
+    read: int = 0
+    imported: int = 0
+    created: int = 0
+    updated: int = 0
+    deactivated: int = 0
+    rejected: int = 0
+    rejects_path: str | None = None
+    skipped_files: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        text = (
+            f"read {self.read:,} rows from {len(self.files)} {self.format} file(s): "
+            f"{self.imported:,} imported ({self.created:,} new endpoints, {self.updated:,} "
+            f"updated), {self.deactivated:,} deactivated, {self.rejected:,} rejected"
+        )
+        if self.rejects_path:
+            text += f" (see {self.rejects_path})"
+        if self.skipped_files:
+            text += f"; skipped {len(self.skipped_files)} file(s) of another format"
+        return text
+
+
+# -- read / write ------------------------------------------------------------------------------
+def read_table(project: Project, columns: Sequence[str] | None = None) -> pa.Table | None:
+    path = project.store.endpoints_path
+    if not path.exists():
+        return None
+    import pyarrow.parquet as pq
+
+    if columns is None:
+        return pq.read_table(path)
+    present = set(pq.read_schema(path).names)
+    return pq.read_table(path, columns=[c for c in columns if c in present])
+
+
+def read_endpoints(project: Project, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """The project's endpoints as a normalized frame (empty, with the core columns, if none).
+
+    ``columns`` limits what is read; a requested column the snapshot lacks comes back as nulls.
+
+        >>> df = read_endpoints(project, columns=["Id", "Attributes.plan"])  # doctest: +SKIP
+    """
+    table = read_table(project, columns)
+    df = table_to_frame(table) if table is not None else normalize_endpoints(pd.DataFrame())
+    if columns is None:
+        return df
+    for name in columns:
+        if name not in df.columns:
+            df[name] = normalize_endpoints(pd.DataFrame({name: [None] * len(df)}))[name]
+    return df[list(columns)]
+
+
+def write_endpoints(project: Project, df: pd.DataFrame) -> Path:
+    """Replace the project's snapshot with ``df`` atomically (Ids must be present and unique)."""
+    table = frame_to_table(df)
+    _check_ids(table)
+    with project.store.lock(_LOCK):
+        return project.store.write_table(ENDPOINTS_FILE, to_storage(table))
+
+
+def _check_ids(table: pa.Table) -> None:
+    ids = table.column("Id")
+    if ids.null_count:
+        raise EndpointFrameError(
+            f"{ids.null_count} endpoint(s) have no Id; give every row an Id "
+            "(or import the rows, which generates Ids)"
+        )
+    if pc.count_distinct(ids).as_py() != len(ids):
+        dup = pd.Series(ids.to_numpy(zero_copy_only=False))
+        dups = dup[dup.duplicated()].unique()[:5].tolist()
+        raise EndpointFrameError(
+            f"endpoint Ids must be unique; duplicated: {', '.join(map(str, dups))}", ids=dups
+        )
+
+
+def _write_table(project: Project, table: pa.Table) -> None:
+    project.store.write_table(ENDPOINTS_FILE, to_storage(table))
+
+
+# -- import ------------------------------------------------------------------------------------
+def import_endpoints(
+    project: Project,
+    source: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    rejects: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    now: datetime | str | None = None,
+) -> ImportReport:
+    """Import endpoints from CSV or NDJSON (a file, a folder, or ``s3://bucket/prefix``).
+
+    Pinpoint's semantics: a row whose ``Id`` exists updates that endpoint (given fields replace,
+    absent ones stay, so ``OptOut=ALL`` survives an import without ``OptOut``); a new endpoint
+    needs ``Address`` and ``ChannelType`` (its ``Id`` is generated when absent); among endpoints
+    sharing a channel and address only the most recently updated stays ACTIVE; a user keeps at
+    most 10 endpoints. Bad rows are rejected, never dropped: each lands in the rejects file (file,
+    line, field, reason, raw record) that the report names. A file that cannot be read at all
+    raises :class:`ImportFileError` and the store is left untouched.
+
+        >>> report = import_endpoints(project, "data/sample_endpoints.csv")  # doctest: +SKIP
+        >>> report.read == report.imported + report.rejected                 # doctest: +SKIP
+        True
+    """
+    import time
+
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    if format is not None:
+        format = _format_name(format)
+    stamp = _utc(now)
+    names = readers.list_sources(source)
+    files = [readers.load(name) for name in names]
+    formats = {f.name: readers.detect_format(f) for f in files}
+    skipped: list[str] = []
+    if format is None:
+        found = sorted(set(formats.values()))
+        if len(found) > 1:
+            listing = ", ".join(f"{Path(n).name} ({f})" for n, f in formats.items())
+            raise ImportFileError(
+                str(source),
+                f"mixes formats: {listing}; an import reads one format, pass format='csv' or "
+                "format='ndjson' to import only those files",
+            )
+        format = found[0]
+    elif len(files) > 1:
+        skipped = [f.name for f in files if formats[f.name] != format]
+        files = [f for f in files if formats[f.name] == format]
+        if not files:
+            raise ImportFileError(str(source), f"no {format} files here")
+    bar = tqdm(total=len(files) * 2 + 2, desc="import endpoints", unit="step", disable=not progress)
+    try:
+        raw_files = []
+        for f in files:
+            bar.set_postfix_str(Path(f.name).name)
+            raw_files.append(readers.read_csv(f) if format == "csv" else readers.read_ndjson(f))
+            bar.update()
+        with project.store.lock(_LOCK):
+            existing = read_table(project)
+            existing = plain(existing) if existing is not None else None
+            report, result, reject_rows = _import(raw_files, existing, stamp, format, bar)
+            bar.set_postfix_str("writing")
+            if result is not None:
+                _write_table(project, result)
+            bar.update()
+    finally:
+        bar.close()
+    report.files = [f.name for f in files]
+    report.skipped_files = skipped
+    if reject_rows:
+        report.rejects_path = _write_rejects(project, source, rejects, reject_rows, stamp)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _format_name(format: str) -> str:
+    value = format.lower()
+    value = {"json": "ndjson", "jsonl": "ndjson"}.get(value, value)
+    if value not in readers.FORMATS:
+        raise ImportFileError("(format)", f"format must be 'csv' or 'ndjson', not {format!r}")
+    return value
+
+
+def _utc(now: datetime | str | None) -> pd.Timestamp:
+    stamp = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+@dataclass
+class _Reject:
+    file: str
+    line: int
+    field: str
+    reason: str
+    raw: str
+
+
+def _import(
+    raw_files: list[readers.RawFile],
+    existing: pa.Table | None,
+    now: pd.Timestamp,
+    fmt: str,
+    bar: Any,
+) -> tuple[ImportReport, pa.Table | None, list[_Reject]]:
+    report = ImportReport(files=[], format=fmt)
+    rejected: list[_Reject] = []
+    context = _context(existing)
+    parts: list[pa.Table] = []
+    raws: list[pa.Table] = []
+    for file_no, rf in enumerate(raw_files):
+        bar.set_postfix_str(f"validating {Path(rf.name).name}")
+        report.read += rf.table.num_rows + len(rf.rejects)
+        for r in rf.rejects:
+            rejected.append(_Reject(rf.name, r.line, r.field, r.reason, r.raw))
+        checked = validate(rf.table, context)
+        bad = checked.problems.any()
+        if bad.any():
+            rejected += _reject_rows(rf, checked.problems.table())
+        good = checked.table.filter(pa.array(~bad))
+        n_good = good.num_rows
+        good = good.append_column("__file", pa.array(np.full(n_good, file_no, np.int32)))
+        good = good.append_column(
+            "__raw", pa.array(np.flatnonzero(~bad).astype(np.int64), pa.int64())
+        )
+        parts.append(good)
+        raws.append(rf.table)
+        bar.update()
+    bar.set_postfix_str("merging")
+    incoming = pa.concat_tables(parts, promote_options="default") if parts else pa.table({"Id": []})
+    incoming = plain(incoming)
+    result, late_rejects, stats = _merge(existing, incoming, now)
+    for idx, reason, fld in late_rejects:
+        file_no = incoming.column("__file")[idx].as_py()
+        raw_row = incoming.column("__raw")[idx].as_py()
+        rf = raw_files[file_no]
+        rejected.append(
+            _Reject(
+                rf.name,
+                int(incoming.column("__line")[idx].as_py()),
+                fld,
+                reason,
+                raw_record(raws[file_no], raw_row, rf.format),
+            )
+        )
+    report.rejected = len(rejected)
+    report.imported = report.read - report.rejected
+    report.created, report.updated, report.deactivated = stats
+    bar.update()
+    rejected.sort(key=lambda r: (r.file, r.line))
+    return report, result, rejected
+
+
+def _context(existing: pa.Table | None) -> Context:
+    if existing is None or existing.num_rows == 0:
+        return Context.empty()
+
+    def col(name: str) -> pa.Array:
+        if name in existing.column_names:
+            return existing.column(name).combine_chunks().cast(pa.string())
+        return pa.nulls(existing.num_rows, pa.string())
+
+    return Context(col("Id"), col("ChannelType"), col("Location.Country"))
+
+
+def _reject_rows(rf: readers.RawFile, problems: pd.DataFrame) -> list[_Reject]:
+    out = []
+    lines = rf.table.column("__line").to_numpy()
+    for row, grp in problems.groupby("row", sort=True):
+        fields = list(dict.fromkeys(grp["field"]))
+        reason = "; ".join(
+            f"{f}: {r}" if len(fields) > 1 else str(r)
+            for f, r in zip(grp["field"], grp["reason"], strict=True)
+        )
+        out.append(
+            _Reject(
+                rf.name,
+                int(lines[int(row)]),
+                ", ".join(fields),
+                reason,
+                raw_record(rf.table, int(row), rf.format),
+            )
+        )
+    return out
+
+
+# -- merge -------------------------------------------------------------------------------------
+def generated_ids(channel: pa.Array, address: pa.Array) -> pa.Array:
+    """Deterministic Ids for endpoints imported without one: a hash of channel and address."""
+    key = pc.binary_join_element_wise(channel, address, "\x1f")
+    hashed = pd.util.hash_array(np.asarray(key.to_numpy(zero_copy_only=False), dtype=object))
+    text = pd.Series(hashed).map("{:016x}".format)
+    return pa.array(("ek-" + text).to_numpy(dtype=object), pa.string())
+
+
+def _last_valid(table: pa.Table, key: pa.Array) -> tuple[pa.Table, np.ndarray]:
+    """One row per key (in order of last appearance), each field its last non-null value;
+    also the position of each key's last row."""
+    codes, uniques = pd.factorize(np.asarray(key.to_numpy(zero_copy_only=False), dtype=object))
+    n_keys = len(uniques)
+    positions = np.arange(len(codes))
+    last_row = pd.Series(positions).groupby(codes).max().to_numpy()
+    order = np.argsort(last_row, kind="stable")
+    arrays = []
+    for name in table.column_names:
+        col = table.column(name).combine_chunks()
+        valid = np_bool(col.is_valid())
+        pick = np.full(n_keys, -1, dtype=np.int64)
+        if valid.any():
+            s = pd.Series(positions[valid]).groupby(codes[valid]).max()
+            pick[s.index.to_numpy()] = s.to_numpy()
+        pick = pick[order]
+        arrays.append(col.take(pa.array(pick, mask=pick < 0)))
+    return pa.Table.from_arrays(arrays, names=table.column_names), last_row[order]
+
+
+def _merge(
+    existing: pa.Table | None, incoming: pa.Table, now: pd.Timestamp
+) -> tuple[pa.Table | None, list[tuple[int, str, str]], tuple[int, int, int]]:
+    """Apply incoming rows to the snapshot; returns (new snapshot or None if nothing changed,
+    late rejects as (incoming row, reason, field), (created, updated, deactivated))."""
+    n_in = incoming.num_rows
+    rejects: list[tuple[int, str, str]] = []
+    if n_in == 0:
+        return None, rejects, (0, 0, 0)
+    ts_now = pa.scalar(now.to_pydatetime(), type=pa.timestamp("us", tz="UTC"))
+    incoming = _ensure(incoming, ["Id", "ChannelType", "Address", "EffectiveDate"])
+    exist = existing if existing is not None else pa.table({"Id": pa.array([], pa.string())})
+    exist = _ensure(exist, ["Id", "ChannelType", "Address", "EndpointStatus", "EffectiveDate"])
+    exist_ids = exist.column("Id").combine_chunks()
+
+    # Ids: given, else the endpoint already holding this channel + address, else a hash
+    ids = incoming.column("Id").combine_chunks()
+    channel = incoming.column("ChannelType").combine_chunks()
+    address = incoming.column("Address").combine_chunks()
+    missing = np_bool(ids.is_null())
+    if missing.any():
+        no_key = missing & (np_bool(channel.is_null()) | np_bool(address.is_null()))
+        for i in np.flatnonzero(no_key).tolist():
+            rejects.append((i, "a new endpoint needs Address and ChannelType", "Address"))
+        known = _address_owner(exist, channel, address)
+        fresh = generated_ids(pc.fill_null(channel, ""), pc.fill_null(address, ""))
+        ids = pc.if_else(pa.array(missing), pc.coalesce(known, fresh), ids)
+        ids = pc.if_else(pa.array(no_key), pa.scalar(None, pa.string()), ids)
+        incoming = incoming.set_column(incoming.column_names.index("Id"), "Id", ids)
+        keep = ~no_key
+        incoming = incoming.filter(pa.array(keep))
+        row_map = np.flatnonzero(keep)
+    else:
+        row_map = np.arange(n_in)
+    # every row is an update at `now` unless it says when it was updated
+    eff = incoming.column("EffectiveDate").combine_chunks()
+    incoming = incoming.set_column(
+        incoming.column_names.index("EffectiveDate"), "EffectiveDate", pc.fill_null(eff, ts_now)
+    )
+    ids = incoming.column("Id").combine_chunks()
+    data_names = [c for c in incoming.column_names if not c.startswith("__")]
+    if pc.count_distinct(ids).as_py() != len(ids):
+        merged, last_rows = _last_valid(incoming.select(data_names), ids)
+        groups = pd.factorize(np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object))[0]
+    else:
+        merged, last_rows = incoming.select(data_names), np.arange(incoming.num_rows)
+        groups = np.arange(incoming.num_rows)
+    m_ids = merged.column("Id").combine_chunks()
+    pos = pc.index_in(m_ids, exist_ids)
+    is_update = np_bool(pos.is_valid())
+    pos_np = np.asarray(pc.fill_null(pos, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+    # the merged endpoints: given fields over existing ones
+    names = list(dict.fromkeys([*exist.column_names, *merged.column_names]))
+    n_m = merged.num_rows
+    take = pa.array(pos_np, mask=pos_np < 0)
+    cols: dict[str, pa.Array] = {}
+    for name in names:
+        new = (
+            merged.column(name).combine_chunks()
+            if name in merged.column_names
+            else pa.nulls(n_m, arrow_type(name))
+        )
+        if name in exist.column_names:
+            old = exist.column(name).combine_chunks().take(take)
+            new = pc.coalesce(new, old) if n_m else new
+        cols[name] = new
+    defaults = {
+        "EndpointStatus": pa.scalar("ACTIVE"),
+        "OptOut": pa.scalar("NONE"),
+        "CreationDate": ts_now,
+    }
+    for name, value in defaults.items():
+        base = cols.get(name, pa.nulls(n_m, arrow_type(name)))
+        cols[name] = pc.fill_null(base, value)
+    names = list(dict.fromkeys([*names, *defaults]))
+
+    # a new endpoint needs Address and ChannelType
+    incomplete = ~is_update & (
+        np_bool(cols["Address"].is_null()) | np_bool(cols["ChannelType"].is_null())
+    )
+    # a user keeps at most MAX_ENDPOINTS_PER_USER endpoints
+    over = _over_user_limit(exist, cols, pos_np, last_rows, incomplete)
+    drop = incomplete | over
+    if drop.any():
+        for g in np.flatnonzero(drop).tolist():
+            reason = (
+                "a new endpoint needs Address and ChannelType"
+                if incomplete[g]
+                else f"user already has {MAX_ENDPOINTS_PER_USER} endpoints (Pinpoint's limit)"
+            )
+            fld = "Address" if incomplete[g] else "User.UserId"
+            for row in np.flatnonzero(groups == g).tolist():
+                rejects.append((int(row_map[row]), reason, fld))
+    keep_m = ~drop
+    if not keep_m.any():
+        return None, rejects, (0, 0, 0)
+
+    # assemble: existing rows (updated in place) then new endpoints, in import order
+    n_e = exist.num_rows
+    index = np.arange(n_e, dtype=np.int64)
+    upd = keep_m & is_update
+    index[pos_np[upd]] = n_e + np.flatnonzero(upd)
+    new_rows = np.flatnonzero(keep_m & ~is_update)
+    index = np.concatenate([index, n_e + new_rows])
+    out_cols = []
+    for name in names:
+        old = (
+            exist.column(name).combine_chunks()
+            if name in exist.column_names
+            else pa.nulls(n_e, arrow_type(name))
+        )
+        both = pa.concat_arrays([old.cast(arrow_type(name)), cols[name].cast(arrow_type(name))])
+        out_cols.append(both.take(pa.array(index)))
+    result = pa.Table.from_arrays(out_cols, names=names)
+    touched = np.zeros(len(index), dtype=bool)
+    touched[index >= n_e] = True
+    order = np.where(touched, index - n_e + 1, 0)
+    result, deactivated = _deactivate_duplicates(result, touched, order)
+    created = len(new_rows)
+    updated = int(upd.sum())
+    return result, sorted(rejects), (created, updated, deactivated)
+
+
+def _ensure(table: pa.Table, names: list[str]) -> pa.Table:
+    for name in names:
+        if name not in table.column_names:
+            table = table.append_column(name, pa.nulls(table.num_rows, arrow_type(name)))
+    return table
+
+
+def _address_owner(exist: pa.Table, channel: pa.Array, address: pa.Array) -> pa.Array:
+    """The Id of the endpoint already holding (channel, address), preferring ACTIVE ones."""
+    if exist.num_rows == 0:
+        return pa.nulls(len(channel), pa.string())
+    e_key = pc.binary_join_element_wise(
+        exist.column("ChannelType").combine_chunks().cast(pa.string()),
+        exist.column("Address").combine_chunks().cast(pa.string()),
+        "\x1f",
+    )
+    status = exist.column("EndpointStatus").combine_chunks().cast(pa.string())
+    rank = np_bool(pc.equal(status, "ACTIVE"))
+    order = np.argsort(rank, kind="stable")  # ACTIVE last: index_in finds the first, so reverse
+    order = order[::-1]
+    keys_sorted = e_key.take(pa.array(order))
+    ids_sorted = exist.column("Id").combine_chunks().take(pa.array(order))
+    key = pc.binary_join_element_wise(channel, address, "\x1f")
+    return ids_sorted.take(pc.index_in(key, keys_sorted))
+
+
+def _over_user_limit(
+    exist: pa.Table,
+    cols: dict[str, pa.Array],
+    pos_np: np.ndarray,
+    last_rows: np.ndarray,
+    incomplete: np.ndarray,
+) -> np.ndarray:
+    n_m = len(pos_np)
+    over = np.zeros(n_m, dtype=bool)
+    if "User.UserId" not in cols:
+        return over
+    m_user = np.asarray(cols["User.UserId"].to_numpy(zero_copy_only=False), dtype=object)
+    e_user = (
+        np.asarray(exist.column("User.UserId").to_numpy(zero_copy_only=False), dtype=object)
+        if "User.UserId" in exist.column_names
+        else np.full(exist.num_rows, None, dtype=object)
+    )
+    touched_e = np.zeros(len(e_user), dtype=bool)
+    touched_e[pos_np[pos_np >= 0]] = True
+    # endpoints each user would have: untouched existing ones + merged ones
+    users = pd.Series(np.concatenate([e_user[~touched_e], m_user[~incomplete]]))
+    counts = users.dropna().value_counts()
+    heavy = set(counts[counts > MAX_ENDPOINTS_PER_USER].index)
+    if not heavy:
+        return over
+    prior = np.array(
+        [p >= 0 and e_user[p] == u for p, u in zip(pos_np.tolist(), m_user.tolist(), strict=True)]
+    )
+    for user in heavy:
+        held = int(((e_user == user) & ~touched_e).sum())
+        mine = np.flatnonzero((m_user == user) & ~incomplete)
+        # endpoints that already belonged to the user keep their place; others queue in order
+        keep_first = [i for i in mine if prior[i]]
+        queue = sorted((i for i in mine if not prior[i]), key=lambda i: last_rows[i])
+        room = MAX_ENDPOINTS_PER_USER - held - len(keep_first)
+        for i in queue[max(room, 0) :]:
+            over[i] = True
+    return over
+
+
+def _deactivate_duplicates(
+    table: pa.Table, touched: np.ndarray, order: np.ndarray
+) -> tuple[pa.Table, int]:
+    """Among ACTIVE endpoints sharing (ChannelType, Address), only the most recently updated
+    (EffectiveDate, then import order) stays ACTIVE."""
+    status = table.column("EndpointStatus").combine_chunks().cast(pa.string())
+    active = np_bool(pc.equal(status, "ACTIVE"))
+    key = pc.binary_join_element_wise(
+        table.column("ChannelType").combine_chunks().cast(pa.string()),
+        table.column("Address").combine_chunks().cast(pa.string()),
+        "\x1f",
+    )
+    keys = pd.Series(np.asarray(key.to_numpy(zero_copy_only=False), dtype=object))
+    cand = active & keys.notna().to_numpy()
+    shared = keys[cand].duplicated(keep=False)
+    if not shared.any():
+        return table, 0
+    rows = np.flatnonzero(cand)[shared.to_numpy()]
+    eff = (
+        table.column("EffectiveDate")
+        .combine_chunks()
+        .cast(pa.int64())
+        .to_numpy(zero_copy_only=False)
+    )
+    sub = pd.DataFrame({"key": keys.to_numpy()[rows], "eff": eff[rows], "order": order[rows]})
+    sub = sub.assign(row=rows)
+    groups_touched = pd.Series(touched[rows]).groupby(sub["key"].to_numpy()).transform("any")
+    sub = sub[groups_touched.to_numpy()]
+    sub = sub.sort_values(["key", "eff", "order"], kind="stable")
+    losers = sub.loc[sub.duplicated("key", keep="last"), "row"].to_numpy()
+    if len(losers) == 0:
+        return table, 0
+    mask = np.zeros(table.num_rows, dtype=bool)
+    mask[losers] = True
+    new_status = pc.if_else(pa.array(mask), pa.scalar("INACTIVE"), status)
+    idx = table.column_names.index("EndpointStatus")
+    return table.set_column(idx, "EndpointStatus", new_status), len(losers)
+
+
+# -- rejects -----------------------------------------------------------------------------------
+REJECT_COLUMNS = ("file", "line", "field", "reason", "raw")
+
+
+def _write_rejects(
+    project: Project,
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str] | None,
+    rows: list[_Reject],
+    now: pd.Timestamp,
+) -> str:
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(REJECT_COLUMNS)
+    for r in rows:
+        writer.writerow([r.file, r.line, r.field, r.reason, r.raw])
+    data = buf.getvalue().encode("utf-8")
+    if target is None:
+        target = _default_rejects(project, source, now)
+    text = str(target)
+    if readers.is_s3(text):
+        bucket, key = readers.split_s3(text)
+        readers.s3_client().put_object(Bucket=bucket, Key=key, Body=data)
+        return text
+    path = Path(text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return str(path)
+
+
+def _default_rejects(project: Project, source: str | os.PathLike[str], now: pd.Timestamp) -> Path:
+    """Beside a local input (``x.csv`` -> ``x.rejects.csv``); in the project for S3 inputs or an
+    input folder that cannot be written."""
+    text = str(source)
+    if not readers.is_s3(text):
+        path = Path(text)
+        base = path.with_name(
+            (path.stem if path.is_file() else path.name.rstrip("/")) + ".rejects.csv"
+        )
+        if os.access(base.parent, os.W_OK):
+            return base
+    digest = hashlib.sha1(text.encode()).hexdigest()[:8]
+    return project.path / "rejects" / f"{now.strftime('%Y%m%dT%H%M%S')}-{digest}.rejects.csv"
+
+
+def read_rejects(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """A rejects file as a frame (file, line, field, reason, raw)."""
+    return pd.read_csv(path, dtype={"line": "int64"}, keep_default_na=False)
+
+
+# -- delete ------------------------------------------------------------------------------------
+def delete_user(project: Project, user_id: str) -> int:
+    """Delete every endpoint of a user (and its events, when the events store offers it);
+    returns how many endpoints were removed. Pinpoint's data-deletion promise."""
+    removed = 0
+    with project.store.lock(_LOCK):
+        table = read_table(project)
+        if table is not None and "User.UserId" in table.column_names:
+            users = table.column("User.UserId").cast(pa.string())
+            mine = np_bool(pc.equal(users, user_id))
+            removed = int(mine.sum())
+            if removed:
+                _write_table(project, plain(table).filter(pa.array(~mine)))
+    try:
+        from engagekit import events as _events
+    except ImportError:  # an install without the events area
+        return removed
+    hook = getattr(_events, "delete_user_events", None)
+    if callable(hook):
+        hook(project, user_id)
+    return removed

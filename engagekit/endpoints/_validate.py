@@ -1,0 +1,174 @@
+"""Validate one raw import table into typed columns plus per-row problems."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engagekit.endpoints import _rules as rules
+from engagekit.endpoints._phones import to_e164
+from engagekit.endpoints._readers import IGNORED_FIELDS, column_problem
+from engagekit.endpoints._schema import (
+    CHANNEL_TYPES,
+    ENDPOINT_STATUSES,
+    OPT_OUT_VALUES,
+    is_list_column,
+    is_metric_column,
+)
+
+_PHONE_CHANNELS = ("SMS", "VOICE")
+_DATE_FIELDS = ("EffectiveDate", "CreationDate")
+_ENUMS = {
+    "ChannelType": CHANNEL_TYPES,
+    "EndpointStatus": ENDPOINT_STATUSES,
+    "OptOut": OPT_OUT_VALUES,
+}
+
+
+@dataclass
+class Context:
+    """What validation needs from the store: the current channel and country of each Id."""
+
+    ids: pa.Array
+    channels: pa.Array
+    countries: pa.Array
+
+    @classmethod
+    def empty(cls) -> Context:
+        empty = pa.array([], pa.string())
+        return cls(empty, empty, empty)
+
+
+@dataclass
+class Validated:
+    table: pa.Table  # typed columns of every row (bad values nulled), plus __line
+    problems: rules.Problems
+
+
+def validate(raw: pa.Table, context: Context) -> Validated:
+    """Typed, normalized columns for every row of ``raw`` and the problems of each row."""
+    n = raw.num_rows
+    problems = rules.Problems(n)
+    out: dict[str, pa.Array] = {}
+    for name in raw.column_names:
+        if name.startswith("__"):
+            continue
+        col = raw.column(name).combine_chunks()
+        if name in IGNORED_FIELDS or pa.types.is_null(col.type):
+            continue
+        problem = column_problem(name)
+        if problem:
+            problems.add(name, rules.np_bool(col.is_valid()), f"unknown field {name!r}")
+            continue
+        out[name] = _field(name, col, problems)
+    ids = out.get("Id", pa.nulls(n, pa.string()))
+    channel = out.get("ChannelType", pa.nulls(n, pa.string()))
+    country = out.get("Location.Country", pa.nulls(n, pa.string()))
+    if "Address" in out:
+        if len(context.ids):
+            pos = pc.index_in(ids, context.ids)
+            channel = pc.coalesce(channel, context.channels.take(pos))
+            country = pc.coalesce(country, context.countries.take(pos))
+        out["Address"] = _addresses(out["Address"], channel, country, problems)
+    table = pa.table(out) if out else pa.table({"Id": pa.nulls(n, pa.string())})
+    table = table.append_column("__line", raw.column("__line"))
+    return Validated(table, problems)
+
+
+def _field(name: str, col: pa.Array, problems: rules.Problems) -> pa.Array:
+    if is_list_column(name):
+        return rules.string_lists(name, col, problems)
+    if is_metric_column(name):
+        return rules.numbers(name, col, problems)
+    if name in _ENUMS:
+        return rules.enum_values(name, col, _ENUMS[name], problems)
+    if name in _DATE_FIELDS:
+        return rules.dates(name, col, problems)
+    if name == "Location.Latitude":
+        return rules.numbers(name, col, problems, low=-90, high=90)
+    if name == "Location.Longitude":
+        return rules.numbers(name, col, problems, low=-180, high=180)
+    if name == "Location.Country":
+        return rules.countries(name, col, problems)
+    if name == "Demographic.Timezone":
+        return rules.timezones(name, col, problems)
+    if name == "Demographic.Locale":
+        return rules.locales(name, col, problems)
+    text = rules.as_string(col)
+    limit = rules.MAX_ADDRESS_CHARS if name == "Address" else rules.MAX_TEXT_CHARS
+    return rules.check_length(name, text, limit, problems)
+
+
+def _addresses(
+    address: pa.Array, channel: pa.Array, country: pa.Array, problems: rules.Problems
+) -> pa.Array:
+    """Email syntax for EMAIL, E.164 for SMS and VOICE; other channels keep their token."""
+    values = np.asarray(address.to_numpy(zero_copy_only=False), dtype=object)
+    present = rules.np_bool(address.is_valid())
+    bad = np.zeros(len(address), dtype=bool)
+    reasons = np.empty(len(address), dtype=object)
+    is_email = rules.np_bool(pc.equal(channel, "EMAIL")) & present
+    is_phone = rules.np_bool(pc.is_in(channel, pa.array(_PHONE_CHANNELS))) & present
+    changed = False
+    for mask, kind in ((is_email, "email"), (is_phone, "phone")):
+        if not mask.any():
+            continue
+        idx = np.flatnonzero(mask)
+        subset = address.take(pa.array(idx))
+        if kind == "email":
+            clean, sub_bad, sub_reasons = rules.emails(subset)
+        else:
+            clean, sub_bad, sub_reasons = to_e164(subset, country.take(pa.array(idx)))
+        if clean is not subset:
+            values[idx] = np.asarray(clean.to_numpy(zero_copy_only=False), dtype=object)
+            changed = True
+        bad[idx] = sub_bad
+        reasons[idx] = sub_reasons
+    problems.add("Address", bad, reasons)
+    if not changed and not bad.any():
+        return address
+    values[bad] = None
+    return pa.array(values, pa.string())
+
+
+def raw_record(raw: pa.Table, row: int, fmt: str) -> str:
+    """A row of a raw table written back as its input format (for the rejects file)."""
+    from engagekit.endpoints._readers import _csv_line
+
+    record = {k: v for k, v in raw.slice(row, 1).to_pylist()[0].items() if not k.startswith("__")}
+    if fmt == "csv":
+        return _csv_line(["" if v is None else v for v in record.values()])
+    return _json_dumps(nest(record))
+
+
+def _json_dumps(value: object) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def nest(flat: dict[str, object]) -> dict[str, object]:
+    """Dotted keys to Pinpoint's nested objects (nulls dropped)."""
+    out: dict[str, object] = {}
+    for key, value in flat.items():
+        if value is None:
+            continue
+        parts = _split(key)
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})  # type: ignore[assignment]
+        node[parts[-1]] = value
+    return out
+
+
+def _split(key: str) -> list[str]:
+    for prefix in ("User.UserAttributes.", "User.UserMetrics."):
+        if key.startswith(prefix):
+            return [*prefix.rstrip(".").split("."), key[len(prefix) :]]
+    for prefix in ("Attributes.", "Metrics.", "Location.", "Demographic.", "User."):
+        if key.startswith(prefix):
+            return [prefix.rstrip("."), key[len(prefix) :]]
+    return [key]
