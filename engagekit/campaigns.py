@@ -349,7 +349,7 @@ class Campaign(_Model):
             doc["Description"] = self.description
         if self.priority is not None:
             doc["Priority"] = self.priority
-        limits = self.limits.model_dump(mode="json", exclude_none=True)
+        limits = self.limits.model_dump(mode="json", by_alias=True, exclude_none=True)
         if limits:
             doc["Limits"] = limits
         if self.state == "paused":
@@ -357,6 +357,8 @@ class Campaign(_Model):
         tags = dict(self.tags)
         if self.salt:
             tags["engagekit:salt"] = self.salt
+        if self.schedule.timezone != doc["Schedule"]["Timezone"]:
+            tags["engagekit:timezone"] = self.schedule.timezone
         if tags:
             doc["tags"] = tags
         doc.update(_treatment_doc(first, include_size=False))
@@ -387,6 +389,10 @@ class Campaign(_Model):
             treatments.append({k: v for k, v in t.items() if k not in _RESPONSE_ONLY})
         tags = dict(body.get("tags", {}))
         salt = tags.pop("engagekit:salt", None)
+        schedule = dict(body.get("Schedule") or {})
+        iana = tags.pop("engagekit:timezone", None)
+        if iana:
+            schedule["Timezone"] = iana
         data: dict[str, Any] = {
             "Name": body.get("Name"),
             "Description": body.get("Description"),
@@ -395,7 +401,7 @@ class Campaign(_Model):
             "Channel": channel or _infer_channel(treatments),
             "Treatments": treatments,
             "HoldoutPercent": body.get("HoldoutPercent", 0),
-            "Schedule": body.get("Schedule") or {},
+            "Schedule": schedule,
             "Limits": body.get("Limits") or {},
             "Priority": body.get("Priority"),
             "State": "paused" if body.get("IsPaused") else state,
@@ -420,14 +426,14 @@ def _treatment_doc(t: Treatment, *, include_size: bool, size: int | None = None)
     if t.description:
         doc["TreatmentDescription"] = t.description
     if t.template_configuration is not None:
-        tc = t.template_configuration.model_dump(mode="json", exclude_none=True)
+        tc = t.template_configuration.model_dump(mode="json", by_alias=True, exclude_none=True)
         for ref in tc.values():
             if "Version" in ref:
                 ref["Version"] = str(ref["Version"])
         doc["TemplateConfiguration"] = tc
     if t.message_configuration is not None:
         doc["MessageConfiguration"] = t.message_configuration.model_dump(
-            mode="json", exclude_none=True
+            mode="json", by_alias=True, exclude_none=True
         )
     if include_size and t.schedule is not None:
         doc["Schedule"] = t.schedule.to_pinpoint()

@@ -16,7 +16,7 @@ values in the tests, so it is the same in every process, platform and library ve
 2. ``h = key ^ (len(b) * 0x9E3779B97F4A7C15)`` where ``b`` is the unit's UTF-8 bytes;
 3. for each 8-byte little-endian word ``w`` of ``b`` zero-padded to a multiple of 8 bytes:
    ``h = fmix(h ^ w)`` with ``fmix`` the SplitMix64 finalizer (all arithmetic mod 2**64);
-4. ``h = fmix(h ^ key)``; the bucket is ``h % 10000``.
+4. ``h = fmix(h + key)``; the bucket is ``h % 10000``.
 
 >>> import pandas as pd
 >>> from engagekit.experiments import Arm, allocate, buckets
@@ -100,7 +100,7 @@ def hash_units(
                 for k in range(int(nw)):
                     h ^= matrix[:, k]
                     _fmix(h)
-            h ^= key
+            h += key
             out[rows] = _fmix(h)
     return out
 
@@ -135,7 +135,7 @@ def reference_hash(unit: str, salt: str) -> int:
     padded = data + b"\x00" * (-len(data) % 8)
     for i in range(0, len(padded), 8):
         h = fmix(h ^ int.from_bytes(padded[i : i + 8], "little"))
-    return fmix(h ^ key)
+    return fmix((h + key) & _MASK64)
 
 
 def units(

@@ -239,7 +239,11 @@ class Schedule(_Model):
         return instant.tz_convert(self.tz).to_pydatetime().replace(tzinfo=None)
 
     def to_pinpoint(self) -> dict[str, Any]:
-        """Pinpoint's Schedule JSON; engagekit extensions (CRON, DEFER) cannot be exported."""
+        """Pinpoint's Schedule JSON; engagekit extensions (CRON, DEFER) cannot be exported.
+
+        Times are written with the zone's UTC offset (wall clock and instant both kept);
+        ``Timezone`` becomes Pinpoint's offset form (``UTC-05``) as of StartTime.
+        """
         from engagekit.errors import DefinitionError
 
         if self.frequency == "CRON":
@@ -252,11 +256,15 @@ class Schedule(_Model):
                 "Pinpoint only skips messages due in quiet time; use QuietTimeMode SKIP",
                 path="Schedule.QuietTimeMode",
             )
-        out = self.model_dump(mode="json", exclude_none=True, exclude={"cron", "quiet_time_mode"})
+        out = self.model_dump(
+            mode="json", by_alias=True, exclude_none=True, exclude={"cron", "quiet_time_mode"}
+        )
         if isinstance(self.start_time, datetime):
-            out["StartTime"] = _iso(self.start)
+            out["StartTime"] = _iso(self.start, self.tz)
         if self.end_time is not None:
-            out["EndTime"] = _iso(self.end)
+            out["EndTime"] = _iso(self.end, self.tz)
+        at = self.start if self.start is not None else pd.Timestamp.now(tz="UTC")
+        out["Timezone"] = pinpoint_offset(self.tz, at)
         return out
 
 
@@ -268,9 +276,20 @@ class _PathError(ValueError):
         self.path = path
 
 
-def _iso(ts: pd.Timestamp | None) -> str:
+def _iso(ts: pd.Timestamp | None, tz: tzinfo) -> str:
     assert ts is not None
-    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return ts.tz_convert(tz).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def pinpoint_offset(tz: tzinfo, at: pd.Timestamp) -> str:
+    """A zone's UTC offset at ``at`` in Pinpoint's form: ``UTC``, ``UTC+05:30``, ``UTC-05``."""
+    offset = at.tz_convert(tz).utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    if minutes == 0:
+        return "UTC"
+    sign = "+" if minutes > 0 else "-"
+    h, m = divmod(abs(minutes), 60)
+    return f"UTC{sign}{h:02d}" + (f":{m:02d}" if m else "")
 
 
 # ---- occurrences -------------------------------------------------------------------------------
