@@ -18,6 +18,12 @@ from recommenders._errors import (
     RecommenderError,
 )
 from recommenders.als import ALSRecommender
+from recommenders.catalog import (
+    available_items,
+    catalog_fingerprint,
+    load_movielens_catalog,
+    make_catalog,
+)
 from recommenders.evaluation import (
     catalog_coverage,
     compare,
@@ -32,7 +38,16 @@ from recommenders.evaluation import (
 )
 from recommenders.interactions import InteractionMatrix, interactions_from_events, load_movielens
 from recommenders.knn import ItemKNNRecommender
+from recommenders.persistence import (
+    ModelInfo,
+    check_catalog,
+    list_models,
+    load_model,
+    model_info,
+    save_model,
+)
 from recommenders.popularity import PopularityRecommender
+from recommenders.serving import ModelRecommendationProvider, RecommenderConfiguration
 
 __all__ = [
     "RECOMMEND_COLUMNS",
@@ -41,19 +56,31 @@ __all__ = [
     "InteractionMatrix",
     "InteractionsError",
     "ItemKNNRecommender",
+    "ModelInfo",
+    "ModelRecommendationProvider",
     "NotFittedError",
     "PopularityRecommender",
     "Recommender",
+    "RecommenderConfiguration",
     "RecommenderError",
+    "available_items",
     "catalog_coverage",
+    "catalog_fingerprint",
+    "check_catalog",
     "compare",
     "interactions_from_events",
+    "list_models",
+    "load_model",
     "load_movielens",
+    "load_movielens_catalog",
+    "make_catalog",
     "map_at_k",
+    "model_info",
     "ndcg_at_k",
     "precision_at_k",
     "ranking_metrics",
     "recall_at_k",
+    "save_model",
     "split_by_time",
     "split_leave_last_out",
     "split_stratified",

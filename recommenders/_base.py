@@ -191,15 +191,26 @@ class Recommender:
         self._check_fitted("recommend")
         if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
             raise RecommenderError(f"k must be a positive integer, got {k!r}")
-        k = int(min(k, self.n_items_))
         query = self.user_index_ if ids is None else pd.Index(_as_list(ids))
-        rows = index_positions(self.user_index_, query)
-        banned = np.zeros(self.n_items_, dtype=bool)
-        per_id: sp.csr_matrix | None = None
         if isinstance(filter_items, Mapping):
-            per_id = self._per_id_bans(query, filter_items)
-        elif filter_items is not None:
-            banned = self._item_mask(filter_items)
+            return self._recommend(query, int(k), exclude_seen, None, filter_items)
+        banned = None if filter_items is None else self._item_mask(filter_items)
+        return self._recommend(query, int(k), exclude_seen, banned, None)
+
+    def _recommend(
+        self,
+        query: pd.Index,
+        k: int,
+        exclude_seen: bool,
+        banned: np.ndarray | None,
+        bans_by_id: Mapping[Any, Iterable[Any]] | None,
+    ) -> pd.DataFrame:
+        """``recommend`` with a global item mask and per-id bans at once (used by serving)."""
+        k = int(min(k, self.n_items_))
+        rows = index_positions(self.user_index_, query)
+        if banned is None:
+            banned = np.zeros(self.n_items_, dtype=bool)
+        per_id = self._per_id_bans(query, bans_by_id) if bans_by_id else None
         pop = self._popularity_scores().astype(np.float32)
         n_items = self.n_items_
         chunk = max(1, _TARGET_CELLS // max(n_items, 1))
@@ -253,22 +264,18 @@ class Recommender:
         lengths = [len(_as_list(bans[key])) for key in keys]
         flat = [item for key in keys for item in _as_list(bans[key])]
         item_pos = index_positions(self.item_index_, flat) if flat else np.empty(0, np.int64)
-        key_of = np.repeat(np.arange(len(keys)), lengths)
-        # every query row whose id equals a key receives that key's bans
-        key_index = pd.Index(keys).astype(str)
-        query_key = key_index.get_indexer(query.astype(str))
-        rows_for_key: dict[int, list[int]] = {}
-        for row, key in enumerate(query_key):
-            if key >= 0:
-                rows_for_key.setdefault(int(key), []).append(row)
-        r_list, c_list = [], []
-        for key, qrows in rows_for_key.items():
-            cols = item_pos[(key_of == key) & (item_pos >= 0)]
-            for row in qrows:
-                r_list.append(np.full(len(cols), row))
-                c_list.append(cols)
-        r = np.concatenate(r_list) if r_list else np.empty(0, np.int64)
-        c = np.concatenate(c_list) if c_list else np.empty(0, np.int64)
+        pairs = pd.DataFrame(
+            {
+                "key": np.repeat(np.array([str(key) for key in keys], dtype=object), lengths),
+                "col": item_pos,
+            }
+        )
+        asked = pd.DataFrame(
+            {"key": np.asarray(query.astype(str), dtype=object), "row": np.arange(len(query))}
+        )
+        matched = asked.merge(pairs[pairs["col"] >= 0], on="key")
+        r = matched["row"].to_numpy(dtype=np.int64)
+        c = matched["col"].to_numpy(dtype=np.int64)
         return sp.csr_matrix(
             (np.ones(len(r), dtype=np.int8), (r, c)), shape=(len(query), self.n_items_)
         )

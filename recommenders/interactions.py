@@ -227,27 +227,42 @@ def _event_ids(events: pd.DataFrame, id_type: str) -> pd.Series:
     return user.fillna(endpoint.astype("string")) if endpoint is not None else user
 
 
+# Pinpoint keys the event lake promotes out of attributes/metrics into flat columns
+_PROMOTED = {
+    "attributes": {"_product_id": "product_id", "_currency": "currency"},
+    "metrics": {"_quantity": "quantity", "_item_price": "item_price"},
+}
+
+
 def _attribute(events: pd.DataFrame, column: str, key: str) -> pd.Series:
-    """One key of the ``attributes``/``metrics`` map column (dicts, pairs or an Arrow map), or a
-    flattened ``attributes.<key>`` column."""
-    flat = f"{column}.{key}"
-    if flat in events.columns:
-        return events[flat].astype("string") if column == "attributes" else events[flat]
-    if column not in events.columns:
+    """One key of the ``attributes``/``metrics`` maps, taken from the lake's promoted flat column
+    (``_product_id`` -> ``product_id``), a flattened ``attributes.<key>`` column, or the map
+    column itself (dicts, key-value pairs or an Arrow map), first non-missing wins."""
+    found: pd.Series | None = None
+    sources = [_PROMOTED[column].get(key), f"{column}.{key}"]
+    for name in sources:
+        if name is not None and name in events.columns:
+            part = events[name].astype(object).where(events[name].notna(), None)
+            found = part if found is None else found.where(found.notna(), part)
+    if column in events.columns and (found is None or found.isna().any()):
+        part = _map_lookup(events[column], key)
+        found = part if found is None else found.where(found.notna(), part)
+    if found is None:
         raise InteractionsError(
-            f"events lack column {column!r} (or {flat!r}) holding {key!r}",
+            f"events lack column {column!r} (or {sources[0] or sources[1]!r}) holding {key!r}",
             missing=[column],
             columns=list(events.columns),
         )
-    values = events[column]
+    return found.astype("string") if column == "attributes" else found
+
+
+def _map_lookup(values: pd.Series, key: str) -> pd.Series:
     dtype = values.dtype
     if isinstance(dtype, pd.ArrowDtype) and pa.types.is_map(dtype.pyarrow_dtype):
         arr = pa.chunked_array(values.array._pa_array)  # type: ignore[attr-defined]
         found = pc.map_lookup(arr, pa.scalar(key), "first")
-        out = pd.Series(found.to_pandas(), index=events.index)
-    else:
-        out = pd.Series([_lookup(v, key) for v in values], index=events.index, dtype=object)
-    return out.astype("string") if column == "attributes" else out
+        return pd.Series(found.to_pylist(), index=values.index, dtype=object)
+    return pd.Series([_lookup(v, key) for v in values], index=values.index, dtype=object)
 
 
 def _lookup(value: Any, key: str) -> Any:

@@ -1,0 +1,313 @@
+"""Serving recommendations into messages, in the shape of Pinpoint's recommender configuration.
+
+:class:`RecommenderConfiguration` is Pinpoint's ``CreateRecommenderConfiguration`` (same field
+names): which id the model answers for, how many items go into a message, and which catalog
+column fills each ``Recommendations.*`` attribute. Pinpoint's Lambda transformer
+(``RecommendationTransformerUri``) becomes an optional Python callable (or an importable
+``"module:function"``) that receives the recommendations joined with the catalog.
+
+:class:`ModelRecommendationProvider` implements engagekit's ``RecommendationProvider`` protocol
+(``item_ids(ids, n) -> {id: [item ids]}`` plus ``catalog``), so a template's
+``{{RecommendationItems.[0]}}`` and ``{{Recommendations.Title.[0]}}`` fill at render time.
+Cold ids get the popularity ranking and the block is never empty: missing places are topped up
+with the most popular items that are allowed (in stock, in the catalog, not excluded).
+
+    >>> provider = ModelRecommendationProvider(model, catalog, RecommenderConfiguration(
+    ...     Attributes={"Recommendations.Title": "title"}, RecommendationsPerMessage=3))
+    ...     # doctest: +SKIP
+    >>> provider.context(["u1"])["u1"]["Recommendations"]["Title"]          # doctest: +SKIP
+    ['Star Wars (1977)', 'Fargo (1996)', 'Contact (1997)']
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from recommenders._base import Recommender, _as_list
+from recommenders._errors import RecommenderError
+from recommenders.catalog import available_items, make_catalog
+from recommenders.interactions import index_positions
+
+IdType = Literal["PINPOINT_ENDPOINT_ID", "PINPOINT_USER_ID"]
+Transformer = Callable[[pd.DataFrame], pd.DataFrame]
+
+_ATTRIBUTE_NAME = re.compile(r"^Recommendations\.[A-Za-z0-9_-]{1,50}$")
+
+
+class RecommenderConfiguration(BaseModel):
+    """Pinpoint's recommender configuration, with a local model instead of Amazon Personalize.
+
+    ``Attributes`` maps a template attribute (``"Recommendations.Title"``) to the catalog column
+    that fills it (``"title"``); ``RecommendationProviderUri`` names the saved model
+    (``"model://<name>"`` or ``"model://<name>/<version>"``) when the provider is built with
+    :meth:`ModelRecommendationProvider.from_configuration`.
+    """
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, arbitrary_types_allowed=True
+    )
+
+    name: str | None = Field(None, alias="Name", max_length=128)
+    description: str | None = Field(None, alias="Description", max_length=128)
+    id_type: IdType = Field("PINPOINT_ENDPOINT_ID", alias="RecommendationProviderIdType")
+    per_message: int = Field(5, alias="RecommendationsPerMessage", ge=1, le=5)
+    provider_uri: str | None = Field(None, alias="RecommendationProviderUri")
+    display_name: str | None = Field(None, alias="RecommendationsDisplayName", max_length=25)
+    attributes: dict[str, str] = Field(default_factory=dict, alias="Attributes")
+    transformer_uri: str | None = Field(None, alias="RecommendationTransformerUri")
+    transformer: Transformer | None = Field(None, exclude=True, repr=False)
+
+    @field_validator("attributes")
+    @classmethod
+    def _attribute_names(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > 10:
+            raise ValueError(f"at most 10 attributes are allowed, got {len(value)}")
+        bad = [key for key in value if not _ATTRIBUTE_NAME.match(key)]
+        if bad:
+            raise ValueError(
+                f"attribute names must look like 'Recommendations.Title' (letters, digits, _ or "
+                f"- after 'Recommendations.'); bad: {', '.join(bad)}"
+            )
+        return value
+
+    @field_validator("transformer_uri")
+    @classmethod
+    def _transformer_path(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", value):
+            raise ValueError(
+                f"RecommendationTransformerUri must be 'package.module:function', got {value!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_transformer(self) -> RecommenderConfiguration:
+        if self.transformer is not None and self.transformer_uri is not None:
+            raise ValueError(
+                "give either transformer (a callable) or RecommendationTransformerUri, not both"
+            )
+        return self
+
+    def resolve_transformer(self) -> Transformer | None:
+        """The transformer callable (imported from ``RecommendationTransformerUri`` if given)."""
+        if self.transformer is not None or self.transformer_uri is None:
+            return self.transformer
+        module, _, func = self.transformer_uri.partition(":")
+        try:
+            found = getattr(importlib.import_module(module), func)
+        except (ImportError, AttributeError) as exc:
+            raise RecommenderError(
+                f"RecommendationTransformerUri {self.transformer_uri!r} cannot be imported: {exc}"
+            ) from exc
+        if not callable(found):
+            raise RecommenderError(f"{self.transformer_uri!r} is not callable")
+        return found
+
+    def model_reference(self) -> tuple[str, int | None]:
+        """``(name, version)`` of the saved model named by ``RecommendationProviderUri``."""
+        m = re.match(r"^model://([^/]+)(?:/(\d+))?/?$", self.provider_uri or "")
+        if not m:
+            raise RecommenderError(
+                f"RecommendationProviderUri must be 'model://<name>' or 'model://<name>/<version>'"
+                f", got {self.provider_uri!r}"
+            )
+        return m.group(1), int(m.group(2)) if m.group(2) else None
+
+
+class ModelRecommendationProvider:
+    """Recommendations for templates from a fitted model and an item catalog.
+
+    ``exclude`` removes items per id (e.g. bought since the model was trained): a mapping
+    id -> items or a frame with ``id`` and ``item`` columns. Items out of stock (``in_stock``
+    False) or absent from the catalog are never recommended. ``exclude_seen`` drops items the
+    id interacted with in training.
+    """
+
+    def __init__(
+        self,
+        model: Recommender,
+        catalog: pd.DataFrame,
+        configuration: RecommenderConfiguration | None = None,
+        *,
+        exclude: Mapping[Any, Iterable[Any]] | pd.DataFrame | None = None,
+        exclude_seen: bool = True,
+        in_stock: str = "in_stock",
+    ) -> None:
+        model._check_fitted("ModelRecommendationProvider")
+        self.model = model
+        self.configuration = configuration or RecommenderConfiguration()
+        cat = make_catalog(catalog, col_item=None, in_stock=in_stock)
+        cat.index = pd.Index(cat.index.astype(str), name=cat.index.name)
+        missing = [c for c in self.configuration.attributes.values() if c not in cat.columns]
+        if (
+            missing
+            and self.configuration.transformer is None
+            and not (self.configuration.transformer_uri)
+        ):
+            raise RecommenderError(
+                f"the catalog lacks column(s) {missing} named in Attributes; "
+                f"catalog columns: {list(cat.columns)}"
+            )
+        self.catalog = cat
+        self.exclude_seen = exclude_seen
+        self.exclude = _bans(exclude)
+        self._transformer = self.configuration.resolve_transformer()
+        allowed = available_items(cat, in_stock=in_stock)
+        model_items = pd.Index(model.item_index_.astype(str))
+        self._banned = ~model_items.isin(allowed)
+        # fallback order: the model's popularity over allowed items, then other catalog items
+        pop = model._popularity_scores()
+        order = np.argsort(-pop, kind="stable")
+        ranked = [i for i in model_items[order][~self._banned[order]]]
+        known = set(ranked)
+        ranked += [i for i in allowed if i not in known]
+        self._fallback = ranked
+        if not ranked:
+            raise RecommenderError(
+                "no item can be recommended: the catalog has no item in stock; "
+                "check the catalog's in_stock column"
+            )
+
+    @classmethod
+    def from_configuration(
+        cls,
+        configuration: RecommenderConfiguration,
+        source: Any,
+        catalog: pd.DataFrame,
+        **kwargs: Any,
+    ) -> ModelRecommendationProvider:
+        """Load the model named by ``RecommendationProviderUri`` from ``source`` (a project or a
+        folder, see :func:`recommenders.load_model`) and serve it with ``catalog``."""
+        from recommenders.persistence import load_model
+
+        name, version = configuration.model_reference()
+        model = load_model(source, name, version, catalog=catalog)
+        return cls(model, catalog, configuration, **kwargs)
+
+    # -- the RecommendationProvider protocol ----------------------------------------------------
+    @property
+    def id_type(self) -> IdType:
+        """Which ids to pass: endpoint ids or user ids (``RecommendationProviderIdType``)."""
+        return self.configuration.id_type
+
+    @property
+    def attributes(self) -> dict[str, str]:
+        """Template attribute -> catalog column (``{"Recommendations.Title": "title"}``)."""
+        return dict(self.configuration.attributes)
+
+    @property
+    def recommendations_per_message(self) -> int:
+        return self.configuration.per_message
+
+    def item_ids(self, ids: Sequence[Any], n: int | None = None) -> dict[str, list[str]]:
+        """Up to ``n`` (default ``RecommendationsPerMessage``) item ids per id, best first.
+
+        Every id gets a full block as long as the catalog holds ``n`` allowed items.
+        """
+        recs = self._ranked(ids, n)
+        grouped = recs.groupby("id", sort=False)["item"].agg(list)
+        return {str(i): grouped.get(str(i), []) for i in _as_list(ids)}
+
+    # -- richer views ---------------------------------------------------------------------------
+    def recommendations(self, ids: Sequence[Any], n: int | None = None) -> pd.DataFrame:
+        """Tidy recommendations (id, rank, item, score, source) joined with the catalog and passed
+        through the transformer; ``source`` is ``"model"`` or ``"popular"`` (fallback)."""
+        recs = self._ranked(ids, n)
+        joined = recs.join(self.catalog, on="item")
+        if self._transformer is not None:
+            out = self._transformer(joined.copy())
+            if not isinstance(out, pd.DataFrame) or not {"id", "item"} <= set(out.columns):
+                raise RecommenderError(
+                    "the recommendation transformer must return a DataFrame that keeps the "
+                    "'id' and 'item' columns"
+                )
+            joined = out
+        return joined.reset_index(drop=True)
+
+    def context(self, ids: Sequence[Any], n: int | None = None) -> dict[str, dict[str, Any]]:
+        """Template variables per id: ``RecommendationItems`` and ``Recommendations.<Name>``
+        lists in rank order (values as text, missing values as "")."""
+        recs = self.recommendations(ids, n)
+        names = {attr.split(".", 1)[1]: col for attr, col in self.attributes.items()}
+        missing = [col for col in names.values() if col not in recs.columns]
+        if missing:
+            raise RecommenderError(
+                f"column(s) {missing} named in Attributes are in neither the catalog nor the "
+                "transformer's output"
+            )
+        text = {
+            name: recs[col].astype(object).where(recs[col].notna(), "").astype(str)
+            for name, col in names.items()
+        }
+        frame = pd.DataFrame({"id": recs["id"].astype(str), "item": recs["item"], **text})
+        out: dict[str, dict[str, Any]] = {}
+        for key, group in frame.groupby("id", sort=False):
+            out[str(key)] = {
+                "RecommendationItems": group["item"].tolist(),
+                "Recommendations": {name: group[name].tolist() for name in names},
+            }
+        empty = {"RecommendationItems": [], "Recommendations": {name: [] for name in names}}
+        return {str(i): out.get(str(i), empty) for i in _as_list(ids)}
+
+    # -- internals ------------------------------------------------------------------------------
+    def _ranked(self, ids: Sequence[Any], n: int | None) -> pd.DataFrame:
+        n = self.configuration.per_message if n is None else int(n)
+        if n < 1:
+            raise RecommenderError(f"n must be at least 1, got {n}")
+        query = pd.Index([str(i) for i in _as_list(ids)], dtype=object)
+        bans = self.exclude or None
+        recs = self.model._recommend(query, n, self.exclude_seen, self._banned.copy(), bans)
+        recs = recs.assign(id=recs["id"].astype(str), item=recs["item"].astype(str), source="model")
+        cold = ~query.isin(pd.Index(self.model.user_index_.astype(str)))
+        recs.loc[recs["id"].isin(query[cold]).to_numpy(), "source"] = "popular"
+        counts = recs.groupby("id").size()
+        short = [i for i in pd.unique(query) if counts.get(i, 0) < n]
+        if short:
+            recs = pd.concat([recs, self._top_up(recs, short, n)], ignore_index=True)
+            recs = recs.sort_values(["id", "rank"], kind="stable")
+            order = pd.Index(pd.unique(query)).get_indexer(recs["id"])
+            recs = recs.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
+        return recs
+
+    def _top_up(self, recs: pd.DataFrame, short: list[str], n: int) -> pd.DataFrame:
+        """Fill short blocks with the most popular allowed items; seen items only as a last
+        resort (a user who has seen nearly the whole catalog still gets a full block)."""
+        rows = []
+        have = recs[recs["id"].isin(short)].groupby("id")["item"].agg(list)
+        model = self.model
+        positions = index_positions(model.user_index_, short)
+        items_text = np.asarray(model.item_index_.astype(str), dtype=object)
+        for key, pos in zip(short, positions, strict=True):
+            got = list(have.get(key, []))
+            skip = set(got) | set(self.exclude.get(key, ()))
+            seen: set[str] = set()
+            if self.exclude_seen and pos >= 0:
+                row = model.user_items_[int(pos)]
+                seen = set(items_text[row.indices])
+            extra = [i for i in self._fallback if i not in skip and i not in seen]
+            extra = extra[: n - len(got)]
+            if len(got) + len(extra) < n:
+                taken = skip | set(extra)
+                extra += [i for i in self._fallback if i not in taken][: n - len(got) - len(extra)]
+            for j, item in enumerate(extra):
+                rows.append((key, len(got) + j + 1, item, np.nan, "popular"))
+        return pd.DataFrame(rows, columns=["id", "rank", "item", "score", "source"])
+
+
+def _bans(exclude: Mapping[Any, Iterable[Any]] | pd.DataFrame | None) -> dict[str, list[str]]:
+    if exclude is None:
+        return {}
+    if isinstance(exclude, pd.DataFrame):
+        if not {"id", "item"} <= set(exclude.columns):
+            raise RecommenderError(
+                f"exclude must have columns 'id' and 'item', found {list(exclude.columns)}"
+            )
+        grouped = exclude.groupby(exclude["id"].astype(str))["item"].agg(list)
+        return {k: [str(i) for i in v] for k, v in grouped.items()}
+    return {str(k): [str(i) for i in _as_list(v)] for k, v in exclude.items()}
