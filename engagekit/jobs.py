@@ -18,9 +18,10 @@ message twice.
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -51,10 +52,12 @@ class DueRun:
     due_at: pd.Timestamp
     wave: str = ""
     reason: str = "schedule"  # schedule, local-time wave, quiet-time release, event trigger
+    tick: pd.Timestamp | None = field(default=None, compare=False)  # when run-due saw it
 
     @property
     def run_id(self) -> str:
-        return f"{self.campaign}@{self.occurrence.strftime('%Y%m%dT%H%M%SZ')}"
+        """The campaign run this belongs to (``campaigns.default_run_id``'s format)."""
+        return f"{self.campaign}-{self.occurrence.tz_convert('UTC'):%Y%m%dT%H%M%SZ}"
 
     @property
     def job_key(self) -> str:
@@ -150,7 +153,7 @@ Executor = Callable[[Project, DueRun], JobResult]
 
 def run_notebook_executor(project: Project, due: DueRun, *, dry_run: bool = False) -> JobResult:
     """Execute the campaign run notebook for one due run, keeping it as the run's record."""
-    record = project.path / "runs" / f"{due.run_id.replace('@', '_')}{_wave_suffix(due)}.ipynb"
+    record = project.path / "runs" / f"{due.run_id}{_wave_suffix(due)}.ipynb"
     execute_notebook(
         RUN_NOTEBOOK,
         record,
@@ -158,6 +161,7 @@ def run_notebook_executor(project: Project, due: DueRun, *, dry_run: bool = Fals
             "PROJECT_DIR": str(project.path.resolve()),
             "CAMPAIGN": due.campaign,
             "RUN_AT": due.occurrence.isoformat(),
+            "NOW": (due.tick or pd.Timestamp.now(tz="UTC")).isoformat(),
             "WAVE": due.wave,
             "DRY_RUN": dry_run,
         },
@@ -166,7 +170,7 @@ def run_notebook_executor(project: Project, due: DueRun, *, dry_run: bool = Fals
 
 
 def _wave_suffix(due: DueRun) -> str:
-    return "" if not due.wave else "_" + due.wave.replace("/", "-")
+    return "" if not due.wave else "_" + re.sub(r"[^0-9A-Za-z]+", "", due.wave)
 
 
 def run_due(
@@ -181,6 +185,7 @@ def run_due(
     at = _utc(now)
     results: list[JobResult] = []
     for item in due if due is not None else due_runs(project, at):
+        item = replace(item, tick=at) if item.tick is None else item
         attempt = claim(project, item, max_attempts=max_attempts)
         if attempt is None:
             results.append(JobResult(item, "skipped"))
@@ -197,11 +202,163 @@ def run_due(
     return results
 
 
-def due_runs(project: Project, now: pd.Timestamp, *, lookback: timedelta = timedelta(days=1)):
-    """Every (campaign, occurrence, wave) due in ``(now - lookback, now]`` and not yet done."""
-    from engagekit import campaigns as _campaigns
+def due_runs(
+    project: Project, now: pd.Timestamp, *, lookback: timedelta = timedelta(days=1)
+) -> list[DueRun]:
+    """Every run due at ``now``: what ``run-due`` executes (each job key at most once).
 
-    return _campaigns.due_runs(project, now, lookback=lookback)
+    * a scheduled occurrence in ``(now - lookback, now]`` whose plan does not exist yet: the
+      planning run (plans, saves the plan, sends what is due);
+    * for a saved plan, each distinct ``due_at`` of its scheduled rows that has come — the
+      local-time waves (one per time zone) and quiet-time releases — as its own wave;
+    * an ``IMMEDIATE`` campaign once; an event-triggered campaign on every tick with new events.
+    Campaigns that are not ``scheduled`` or ``running`` are skipped.
+    """
+    from engagekit import campaigns as cmp
+    from engagekit.schedules import occurrences
+
+    at = _utc(now)
+    out: list[DueRun] = []
+    for name in project.store.names(cmp.KIND):
+        campaign = cmp.load_campaign(project, name)
+        if campaign.state not in ("scheduled", "running"):
+            continue
+        schedule = campaign.schedule
+        if schedule.event_triggered:
+            out.append(DueRun(name, at.floor("min"), at, wave="events", reason="event trigger"))
+            continue
+        if schedule.immediate:
+            occs = [_first_run_time(project, name) or at]
+        else:
+            early = timedelta(hours=14) if schedule.is_local_time else timedelta(0)
+            occs = occurrences(schedule, at - lookback, at + early + timedelta(seconds=1))
+        for occ in occs:
+            due = DueRun(name, occ, occ if not schedule.is_local_time else occ - early)
+            plan_path = project.store.root / "plans" / f"{due.run_id}.parquet"
+            if not plan_path.exists():
+                if due.due_at <= at:
+                    out.append(due)
+                continue
+            plan = pd.read_parquet(plan_path, columns=["status", "due_at"])
+            waves = plan.loc[plan["status"] == "scheduled", "due_at"].dropna().unique()
+            for wave_at in sorted(pd.to_datetime(waves, utc=True)):
+                if wave_at <= at:
+                    reason = "local-time wave" if schedule.is_local_time else "release"
+                    out.append(DueRun(name, occ, wave_at, wave=wave_at.isoformat(), reason=reason))
+    return out
+
+
+def _first_run_time(project: Project, campaign: str) -> pd.Timestamp | None:
+    row = (
+        project.store.connect()
+        .execute("SELECT MIN(occurrence) FROM job_runs WHERE campaign=?", (campaign,))
+        .fetchone()
+    )
+    return pd.Timestamp(row[0]) if row and row[0] else None
+
+
+def upcoming(project: Project, *, hours: float = 48.0, now: str | None = None) -> pd.DataFrame:
+    """Runs due in the next ``hours`` (``engagekit schedule list``), plus failed runs to retry."""
+    from engagekit import campaigns as cmp
+    from engagekit.schedules import occurrences
+
+    at = _utc(now)
+    rows = []
+    for name in project.store.names(cmp.KIND):
+        campaign = cmp.load_campaign(project, name)
+        sched = campaign.schedule
+        if campaign.state not in ("scheduled", "running") or sched.event_triggered:
+            continue
+        times = [at] if sched.immediate else occurrences(sched, at, at + timedelta(hours=hours))
+        for occ in times:
+            rows.append(
+                {
+                    "campaign": name,
+                    "occurrence": occ,
+                    "local_time": bool(sched.is_local_time),
+                    "state": campaign.state,
+                }
+            )
+    table = pd.DataFrame(rows, columns=["campaign", "occurrence", "local_time", "state"])
+    history = job_history(project)
+    if not history.empty:
+        failed = history[history["status"] == "failed"]
+        for _, r in failed.iterrows():
+            table.loc[len(table)] = [r["campaign"], pd.Timestamp(r["occurrence"]), False, "retry"]
+    return table.sort_values("occurrence", ignore_index=True)
+
+
+@dataclass
+class RunSummary:
+    """What one campaign run did: plan counts, exclusions by reason, outcomes per treatment."""
+
+    run_id: str
+    campaign: str
+    dry_run: bool
+    counts: dict[str, int]
+    reasons: pd.DataFrame
+    outcomes: pd.DataFrame
+    previews: pd.DataFrame | None = None
+
+    def summary_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"value": list(self.counts.values())}, index=list(self.counts))
+
+
+def execute_campaign_run(
+    project_dir: Path | str,
+    campaign: str,
+    *,
+    run_at: str | pd.Timestamp | None = None,
+    wave: str = "",
+    dry_run: bool = False,
+    now: str | pd.Timestamp | None = None,
+    progress: bool = False,
+) -> RunSummary:
+    """Plan a run of a saved campaign and deliver what is due (the run notebook calls this).
+
+    The first execution of an occurrence plans it and saves the plan; later executions (waves,
+    releases, resumptions after a crash) reuse the saved plan, so every wave sends from the same
+    plan, and the ledger makes each message go out once.
+    """
+    from engagekit import campaigns as cmp
+    from engagekit.delivery import deliver
+
+    project = Project.open(project_dir)
+    at = _utc(now)
+    occurrence = _utc(run_at) if run_at else at
+    if dry_run:
+        dry = cmp.plan_run(project, campaign, at, occurrence=occurrence, dry_run=True)
+        plan = dry.plan
+        return RunSummary(
+            run_id=str(plan["run_id"].iloc[0]) if len(plan) else "",
+            campaign=campaign,
+            dry_run=True,
+            counts=cmp.plan_counts(plan),
+            reasons=cmp.reason_counts(plan),
+            outcomes=pd.DataFrame(columns=["treatment_id", "status", "messages"]),
+            previews=dry.previews,
+        )
+    run_id = DueRun(campaign, occurrence, occurrence).run_id
+    try:
+        plan = cmp.load_plan(project, run_id)
+    except EngagekitError:
+        plan = cmp.plan_run(project, campaign, at, occurrence=occurrence, run_id=run_id)
+    report = deliver(project, plan, now=at.to_pydatetime(), progress=progress)
+    from engagekit.delivery import ledger
+
+    book = ledger(project, run_id)
+    outcomes = (
+        book.groupby(["treatment", "status"], observed=True).size().rename("messages").reset_index()
+        if len(book)
+        else pd.DataFrame(columns=["treatment", "status", "messages"])
+    )
+    counts = cmp.plan_counts(plan) | {
+        "sent": report.sent,
+        "failed": report.failed,
+        "skipped": report.skipped,
+        "deferred": report.deferred,
+    }
+    return RunSummary(run_id, campaign, False, counts, cmp.reason_counts(plan), outcomes)
 
 
 def render_report(
@@ -225,3 +382,45 @@ def render_report(
     params = {"PROJECT_DIR": str(path.resolve()), **(parameters or {})}
     executed = execute_notebook(source, out / f"{name}.ipynb", params)
     return notebook_to_html(executed, out / f"{name}.html", title=name.replace("_", " "))
+
+
+def run_campaign(
+    project: Project,
+    campaign: str,
+    *,
+    at: str | pd.Timestamp | None = None,
+    dry_run: bool = False,
+    wave: str = "",
+) -> JobResult:
+    """Execute one run now (``engagekit run``): the notebook is kept as the run's record.
+
+    A manual run is recorded in ``job_runs`` like a scheduled one; running it again is safe
+    because delivery's ledger never sends a message twice.
+    """
+    when = _utc(at)
+    due = DueRun(campaign, when, when, wave=wave, reason="manual")
+    if not dry_run:
+        with project.store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO job_runs (job_key, campaign, occurrence, wave, due_at, run_id, status,"
+                " attempts, claimed_by, claimed_at) VALUES (?,?,?,?,?,?,'running',1,'manual',?)"
+                " ON CONFLICT (job_key) DO UPDATE SET status='running', attempts=attempts+1",
+                (
+                    due.job_key,
+                    campaign,
+                    when.isoformat(),
+                    wave,
+                    when.isoformat(),
+                    due.run_id,
+                    isonow(),
+                ),
+            )
+    try:
+        result = run_notebook_executor(project, due, dry_run=dry_run)
+    except Exception as exc:
+        if not dry_run:
+            finish(project, due, "failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    if not dry_run:
+        finish(project, due, result.status, record_path=result.record_path)
+    return result
