@@ -699,3 +699,55 @@ def test_plot_lifts_draws_one_panel_per_metric():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def test_analyze_refuses_users_without_an_arm():
+    df = pd.DataFrame({"arm": ["holdout", None, "A", "A"], "spend": [1.0, 2.0, 3.0, 4.0]})
+    with pytest.raises(StatsInputError, match="1 row\\(s\\) have no arm in column 'arm'"):
+        analyze(df, metrics={"spend": "mean"})
+
+
+# --- properties -----------------------------------------------------------------------------------
+
+samples = st.lists(
+    st.floats(min_value=-1e3, max_value=1e3, allow_nan=False, allow_infinity=False),
+    min_size=2,
+    max_size=30,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(samples, samples)
+def test_swapping_arms_negates_the_difference_and_keeps_the_p_value(a, b):
+    ab = compare_means(MeanStats.from_values(a), MeanStats.from_values(b))
+    ba = compare_means(MeanStats.from_values(b), MeanStats.from_values(a))
+    assert ab.diff == pytest.approx(-ba.diff, abs=1e-9)
+    if math.isnan(ab.p_value):
+        assert math.isnan(ba.p_value) and "zero variance" in ab.reason
+    else:
+        assert ab.p_value == pytest.approx(ba.p_value, rel=1e-9, abs=1e-12)
+        assert ab.ci_low <= ab.diff <= ab.ci_high
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(1, 500).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n))),
+    st.integers(1, 500).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n))),
+)
+def test_newcombe_interval_is_inside_minus_one_one_and_flips_with_the_arms(t, c):
+    pt, pc = ProportionStats(*t), ProportionStats(*c)
+    ab = compare_proportions(pt, pc)
+    ba = compare_proportions(pc, pt)
+    assert -1.0 <= ab.ci_low <= ab.diff <= ab.ci_high <= 1.0
+    assert (ab.ci_low, ab.ci_high) == pytest.approx((-ba.ci_high, -ba.ci_low), abs=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0, 1, allow_nan=False), min_size=1, max_size=25))
+def test_adjusted_p_values_are_ordered_raw_bh_holm(p):
+    raw = np.asarray(p)
+    b, h = benjamini_hochberg(raw), holm(raw)
+    assert (b >= raw - 1e-15).all() and (h >= b - 1e-15).all() and (h <= 1).all()
+    order = np.argsort(raw, kind="stable")
+    assert (np.diff(h[order]) >= -1e-15).all()
+    assert (np.diff(b[order]) >= -1e-15).all()

@@ -48,12 +48,16 @@ def _z(alpha: float) -> float:
 
 def _welch_df(a: float, b: float, n_t: float, n_c: float) -> float:
     """Welch–Satterthwaite degrees of freedom for variances-of-means ``a`` and ``b``."""
+    scale = max(a, b)
+    if not scale > 0:
+        return NAN
+    a, b = a / scale, b / scale  # scale-free, so tiny or huge variances do not under/overflow
     den = 0.0
     if a > 0:
         den += a * a / (n_t - 1)
     if b > 0:
         den += b * b / (n_c - 1)
-    return (a + b) ** 2 / den if den > 0 else NAN
+    return (a + b) ** 2 / den
 
 
 def _relative(
@@ -68,8 +72,12 @@ def _relative(
     if not math.isfinite(m_c) or m_c == 0.0:
         return NAN, NAN, "control mean is zero: relative lift is undefined"
     rel = diff / m_c
-    var = var_diff / m_c**2 + diff**2 * var_mc / m_c**4 - 2.0 * diff * cov_diff_mc / m_c**3
-    return rel, math.sqrt(var) if var >= 0 else NAN, None
+    # (var_diff + r^2 var_mc - 2 r cov) / m_c^2, written to avoid under/overflow of m_c powers
+    inner = var_diff + rel * rel * var_mc - 2.0 * rel * cov_diff_mc
+    se = math.sqrt(inner) / abs(m_c) if inner >= 0 else NAN
+    if not (math.isfinite(rel) and math.isfinite(se)):
+        return NAN, NAN, "control mean is too close to zero: relative lift is not finite"
+    return rel, se, None
 
 
 def _blank(
@@ -267,8 +275,8 @@ def newcombe_interval(
     l0, u0 = wilson_interval(control.successes, control.n, alpha=alpha)
     d = p1 - p0
     return (
-        d - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2),
-        d + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2),
+        max(-1.0, d - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2)),
+        min(1.0, d + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)),
     )
 
 

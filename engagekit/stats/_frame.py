@@ -96,7 +96,14 @@ def arm_stats(
             f"(columns: {', '.join(map(str, frame.columns))})",
             column=missing[0],
         )
-    arms = frame[arm].astype("string").fillna("<NA>")
+    missing_arm = frame[arm].isna()
+    if missing_arm.any():
+        raise StatsInputError(
+            f"{int(missing_arm.sum())} row(s) have no arm in column {arm!r}; users outside the "
+            "experiment cannot be compared: drop them or give them their arm",
+            column=arm,
+        )
+    arms = frame[arm].astype("string")
     out: dict[str, dict[str, ArmStats]] = {}
     for metric, kind in metrics.items():
         y = _numeric(frame[metric], metric)
