@@ -290,14 +290,19 @@ def _as_list(values: Any) -> list:
 
 
 def _top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Column positions and values of the ``k`` best scores of each row, best first."""
-    n = scores.shape[1]
+    """Column positions and values of the ``k`` best scores of each row, best first; among
+    equal scores the lower column wins, so results never depend on partition order."""
+    n_rows, n = scores.shape
     if k < n:
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]
+        above = scores > kth
+        tied = scores == kth
+        need = k - above.sum(axis=1, keepdims=True)
+        chosen = above | (tied & (np.cumsum(tied, axis=1) <= need))
+        part = np.nonzero(chosen)[1].reshape(n_rows, k)
     else:
         part = np.broadcast_to(np.arange(n), scores.shape).copy()
     vals = np.take_along_axis(scores, part, axis=1)
-    # best first; equal scores keep the lower item position first (deterministic)
     order = np.lexsort((part, -vals), axis=1)
     top = np.take_along_axis(part, order, axis=1)
     return top, np.take_along_axis(vals, order, axis=1)

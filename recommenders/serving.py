@@ -2,9 +2,12 @@
 
 :class:`RecommenderConfiguration` is Pinpoint's ``CreateRecommenderConfiguration`` (same field
 names): which id the model answers for, how many items go into a message, and which catalog
-column fills each ``Recommendations.*`` attribute. Pinpoint's Lambda transformer
-(``RecommendationTransformerUri``) becomes an optional Python callable (or an importable
-``"module:function"``) that receives the recommendations joined with the catalog.
+column fills each ``Recommendations.*`` attribute: ``{"Recommendations.Title": "title"}`` fills
+``Recommendations.Title`` from catalog column ``title``; when the value names no catalog column
+it is Pinpoint's display name and the column is the part after ``Recommendations.``
+(``Title``). Pinpoint's Lambda transformer (``RecommendationTransformerUri``) becomes an
+optional Python callable (or an importable ``"module:function"``) that receives the frame
+(id, rank, item_id, one column per attribute) and returns it changed.
 
 :class:`ModelRecommendationProvider` implements engagekit's ``RecommendationProvider`` protocol
 (``item_ids(ids, n) -> {id: [item ids]}`` plus ``catalog``), so a template's
@@ -38,7 +41,11 @@ from recommenders.interactions import index_positions
 IdType = Literal["PINPOINT_ENDPOINT_ID", "PINPOINT_USER_ID"]
 Transformer = Callable[[pd.DataFrame], pd.DataFrame]
 
-_ATTRIBUTE_NAME = re.compile(r"^Recommendations\.[A-Za-z0-9_-]{1,50}$")
+_ATTRIBUTE_NAME = re.compile(r"^Recommendations\.[A-Za-z0-9_]{1,50}$")
+ITEMS_KEY = "RecommendationItems"
+ATTRIBUTE_PREFIX = "Recommendations."
+#: Pinpoint cuts each recommended attribute value to this many characters.
+MAX_VALUE_CHARS = 100
 
 
 class RecommenderConfiguration(BaseModel):
@@ -59,6 +66,7 @@ class RecommenderConfiguration(BaseModel):
     id_type: IdType = Field("PINPOINT_ENDPOINT_ID", alias="RecommendationProviderIdType")
     per_message: int = Field(5, alias="RecommendationsPerMessage", ge=1, le=5)
     provider_uri: str | None = Field(None, alias="RecommendationProviderUri")
+    role_arn: str | None = Field(None, alias="RecommendationProviderRoleArn")
     display_name: str | None = Field(None, alias="RecommendationsDisplayName", max_length=25)
     attributes: dict[str, str] = Field(default_factory=dict, alias="Attributes")
     transformer_uri: str | None = Field(None, alias="RecommendationTransformerUri")
@@ -72,8 +80,8 @@ class RecommenderConfiguration(BaseModel):
         bad = [key for key in value if not _ATTRIBUTE_NAME.match(key)]
         if bad:
             raise ValueError(
-                f"attribute names must look like 'Recommendations.Title' (letters, digits, _ or "
-                f"- after 'Recommendations.'); bad: {', '.join(bad)}"
+                "attribute names must look like 'Recommendations.Title' (letters, digits or _ "
+                f"after 'Recommendations.'); bad: {', '.join(bad)}"
             )
         return value
 
@@ -119,52 +127,90 @@ class RecommenderConfiguration(BaseModel):
             )
         return m.group(1), int(m.group(2)) if m.group(2) else None
 
+    def attribute_columns(self, catalog_columns: Iterable[Any]) -> dict[str, str]:
+        """Attribute name (``Title``) -> catalog column that fills it (see the module doc)."""
+        columns = {str(c) for c in catalog_columns}
+        out = {}
+        for key, value in self.attributes.items():
+            name = key[len(ATTRIBUTE_PREFIX) :]
+            out[name] = value if value in columns else name
+        return out
+
+    def to_pinpoint(self) -> dict[str, Any]:
+        """The CreateRecommenderConfiguration document, checked against Pinpoint's model (it
+        needs ``RecommendationProviderUri`` and ``RecommendationProviderRoleArn``)."""
+        from botocore.validate import ParamValidator
+
+        from engagekit import pinpoint
+        from engagekit.errors import DefinitionError
+
+        doc = self.model_dump(by_alias=True, exclude_none=True)
+        if not doc.get("Attributes"):
+            doc.pop("Attributes", None)
+        shape = pinpoint.shape("CreateRecommenderConfiguration")
+        report = ParamValidator().validate(doc, shape)
+        if report.has_errors():
+            found = [ln.strip() for ln in report.generate_report().splitlines() if ln.strip()]
+            raise DefinitionError(
+                "not a valid Pinpoint CreateRecommenderConfiguration: "
+                + "; ".join(ln for ln in found if not ln.startswith("Parameter validation")),
+                kind="CreateRecommenderConfiguration",
+            )
+        return doc
+
 
 class ModelRecommendationProvider:
     """Recommendations for templates from a fitted model and an item catalog.
 
-    ``exclude`` removes items per id (e.g. bought since the model was trained): a mapping
-    id -> items or a frame with ``id`` and ``item`` columns. Items out of stock (``in_stock``
-    False) or absent from the catalog are never recommended. ``exclude_seen`` drops items the
-    id interacted with in training.
+    Implements engagekit's ``RecommendationProvider``: ``item_ids(ids, n)``, ``catalog``
+    (indexed by item id as text, with a column per configured attribute), ``config`` and
+    ``transformer``. ``exclude`` removes items per id (e.g. bought since the model was
+    trained): a mapping id -> items or a frame with ``id`` and ``item`` columns. Items out of
+    stock (``in_stock`` False) or absent from the catalog are never recommended.
+    ``exclude_seen`` drops items the id interacted with in training.
     """
 
     def __init__(
         self,
         model: Recommender,
         catalog: pd.DataFrame,
-        configuration: RecommenderConfiguration | None = None,
+        config: RecommenderConfiguration | None = None,
         *,
+        transformer: Transformer | None = None,
         exclude: Mapping[Any, Iterable[Any]] | pd.DataFrame | None = None,
         exclude_seen: bool = True,
         in_stock: str = "in_stock",
     ) -> None:
         model._check_fitted("ModelRecommendationProvider")
         self.model = model
-        self.configuration = configuration or RecommenderConfiguration()
+        self.config = config or RecommenderConfiguration()
+        if transformer is not None and (self.config.transformer or self.config.transformer_uri):
+            raise RecommenderError(
+                "the configuration already names a transformer; pass transformer= or set it in "
+                "the configuration, not both"
+            )
+        self.transformer = transformer or self.config.resolve_transformer()
         cat = make_catalog(catalog, col_item=None, in_stock=in_stock)
         cat.index = pd.Index(cat.index.astype(str), name=cat.index.name)
-        missing = [c for c in self.configuration.attributes.values() if c not in cat.columns]
-        if (
-            missing
-            and self.configuration.transformer is None
-            and not (self.configuration.transformer_uri)
-        ):
+        self.attribute_columns = self.config.attribute_columns(cat.columns)
+        missing = sorted({c for c in self.attribute_columns.values() if c not in cat.columns})
+        if missing and self.transformer is None:
             raise RecommenderError(
-                f"the catalog lacks column(s) {missing} named in Attributes; "
-                f"catalog columns: {list(cat.columns)}"
+                f"the catalog lacks column(s) {missing} for the configured Attributes "
+                f"{list(self.config.attributes)}; catalog columns: {list(cat.columns)}"
             )
+        for name, column in self.attribute_columns.items():  # Title -> catalog["title"]
+            if name != column and column in cat.columns and name not in cat.columns:
+                cat[name] = cat[column]
         self.catalog = cat
         self.exclude_seen = exclude_seen
         self.exclude = _bans(exclude)
-        self._transformer = self.configuration.resolve_transformer()
         allowed = available_items(cat, in_stock=in_stock)
         model_items = pd.Index(model.item_index_.astype(str))
         self._banned = ~model_items.isin(allowed)
         # fallback order: the model's popularity over allowed items, then other catalog items
-        pop = model._popularity_scores()
-        order = np.argsort(-pop, kind="stable")
-        ranked = [i for i in model_items[order][~self._banned[order]]]
+        order = np.argsort(-model._popularity_scores(), kind="stable")
+        ranked = list(model_items[order][~self._banned[order]])
         known = set(ranked)
         ranked += [i for i in allowed if i not in known]
         self._fallback = ranked
@@ -177,33 +223,23 @@ class ModelRecommendationProvider:
     @classmethod
     def from_configuration(
         cls,
-        configuration: RecommenderConfiguration,
+        config: RecommenderConfiguration,
         source: Any,
         catalog: pd.DataFrame,
         **kwargs: Any,
     ) -> ModelRecommendationProvider:
-        """Load the model named by ``RecommendationProviderUri`` from ``source`` (a project or a
-        folder, see :func:`recommenders.load_model`) and serve it with ``catalog``."""
+        """Load the model named by ``RecommendationProviderUri`` (``model://name/version``) from
+        ``source`` (a project or a folder, see :func:`recommenders.load_model`)."""
         from recommenders.persistence import load_model
 
-        name, version = configuration.model_reference()
+        name, version = config.model_reference()
         model = load_model(source, name, version, catalog=catalog)
-        return cls(model, catalog, configuration, **kwargs)
+        return cls(model, catalog, config, **kwargs)
 
-    # -- the RecommendationProvider protocol ----------------------------------------------------
     @property
     def id_type(self) -> IdType:
         """Which ids to pass: endpoint ids or user ids (``RecommendationProviderIdType``)."""
-        return self.configuration.id_type
-
-    @property
-    def attributes(self) -> dict[str, str]:
-        """Template attribute -> catalog column (``{"Recommendations.Title": "title"}``)."""
-        return dict(self.configuration.attributes)
-
-    @property
-    def recommendations_per_message(self) -> int:
-        return self.configuration.per_message
+        return self.config.id_type
 
     def item_ids(self, ids: Sequence[Any], n: int | None = None) -> dict[str, list[str]]:
         """Up to ``n`` (default ``RecommendationsPerMessage``) item ids per id, best first.
@@ -214,50 +250,56 @@ class ModelRecommendationProvider:
         grouped = recs.groupby("id", sort=False)["item"].agg(list)
         return {str(i): grouped.get(str(i), []) for i in _as_list(ids)}
 
-    # -- richer views ---------------------------------------------------------------------------
     def recommendations(self, ids: Sequence[Any], n: int | None = None) -> pd.DataFrame:
-        """Tidy recommendations (id, rank, item, score, source) joined with the catalog and passed
-        through the transformer; ``source`` is ``"model"`` or ``"popular"`` (fallback)."""
+        """Tidy recommendations (id, rank, item, score, source) joined with the catalog;
+        ``source`` is ``"model"`` or ``"popular"`` (cold id or a block topped up)."""
+        return self._ranked(ids, n).join(self.catalog, on="item").reset_index(drop=True)
+
+    def attribute_frame(self, ids: Sequence[Any], n: int | None = None) -> pd.DataFrame:
+        """The frame templates read: id, rank (0-based), item_id and one column per attribute,
+        after the transformer, values as text cut to 100 characters."""
         recs = self._ranked(ids, n)
-        joined = recs.join(self.catalog, on="item")
-        if self._transformer is not None:
-            out = self._transformer(joined.copy())
-            if not isinstance(out, pd.DataFrame) or not {"id", "item"} <= set(out.columns):
+        frame = pd.DataFrame({"id": recs["id"], "rank": recs["rank"] - 1, "item_id": recs["item"]})
+        cols = self.attribute_columns
+        present = {name: col for name, col in cols.items() if col in self.catalog.columns}
+        looked_up = self.catalog.reindex(frame["item_id"])
+        for name, col in present.items():
+            frame[name] = looked_up[col].to_numpy()
+        if self.transformer is not None:
+            frame = self.transformer(frame.copy())
+            if not isinstance(frame, pd.DataFrame) or not {"id", "item_id"} <= set(frame.columns):
                 raise RecommenderError(
                     "the recommendation transformer must return a DataFrame that keeps the "
-                    "'id' and 'item' columns"
+                    "'id' and 'item_id' columns"
                 )
-            joined = out
-        return joined.reset_index(drop=True)
-
-    def context(self, ids: Sequence[Any], n: int | None = None) -> dict[str, dict[str, Any]]:
-        """Template variables per id: ``RecommendationItems`` and ``Recommendations.<Name>``
-        lists in rank order (values as text, missing values as "")."""
-        recs = self.recommendations(ids, n)
-        names = {attr.split(".", 1)[1]: col for attr, col in self.attributes.items()}
-        missing = [col for col in names.values() if col not in recs.columns]
+        missing = [name for name in cols if name not in frame.columns]
         if missing:
             raise RecommenderError(
-                f"column(s) {missing} named in Attributes are in neither the catalog nor the "
+                f"attribute column(s) {missing} are in neither the catalog nor the "
                 "transformer's output"
             )
-        text = {
-            name: recs[col].astype(object).where(recs[col].notna(), "").astype(str)
-            for name, col in names.items()
-        }
-        frame = pd.DataFrame({"id": recs["id"].astype(str), "item": recs["item"], **text})
+        for name in cols:
+            values = frame[name].astype(object).where(frame[name].notna(), "")
+            frame[name] = values.astype(str).str.slice(0, MAX_VALUE_CHARS)
+        return frame
+
+    def context(self, ids: Sequence[Any], n: int | None = None) -> dict[str, dict[str, Any]]:
+        """Template variables per id: ``{"RecommendationItems": [...], "Recommendations":
+        {"Title": [...], ...}}``, lists in rank order."""
+        frame = self.attribute_frame(ids, n)
+        names = list(self.attribute_columns)
         out: dict[str, dict[str, Any]] = {}
         for key, group in frame.groupby("id", sort=False):
             out[str(key)] = {
-                "RecommendationItems": group["item"].tolist(),
+                ITEMS_KEY: group["item_id"].astype(str).tolist(),
                 "Recommendations": {name: group[name].tolist() for name in names},
             }
-        empty = {"RecommendationItems": [], "Recommendations": {name: [] for name in names}}
+        empty = {ITEMS_KEY: [], "Recommendations": {name: [] for name in names}}
         return {str(i): out.get(str(i), empty) for i in _as_list(ids)}
 
     # -- internals ------------------------------------------------------------------------------
     def _ranked(self, ids: Sequence[Any], n: int | None) -> pd.DataFrame:
-        n = self.configuration.per_message if n is None else int(n)
+        n = self.config.per_message if n is None else int(n)
         if n < 1:
             raise RecommenderError(f"n must be at least 1, got {n}")
         query = pd.Index([str(i) for i in _as_list(ids)], dtype=object)
