@@ -1,0 +1,196 @@
+"""Pinpoint-style events derived from completed ledger rows.
+
+Events are a pure function of a ledger row (status, outcome, error code, channel type), and
+their ``event_id`` is a hash of (run, endpoint, step, event type): writing them again after a
+crash adds nothing, because ingest is idempotent on ``event_id``. A row's ``events_at`` is set
+once its events reached the lake; a resumed run re-emits rows where it is still empty.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+EVENT_COLUMNS = (
+    "event_id", "event_type", "event_timestamp", "arrival_timestamp", "endpoint_id", "user_id",
+    "session_id", "app_id", "channel_type", "campaign_id", "run_id", "treatment_id",
+    "journey_id", "attributes", "metrics",
+)  # fmt: skip
+
+_PUSH_TYPES = {"APNS", "APNS_SANDBOX", "APNS_VOIP", "APNS_VOIP_SANDBOX", "GCM", "BAIDU", "ADM"}
+
+#: campaign_send_status of ``_campaign.send`` for local outcomes (Pinpoint's vocabulary)
+_SEND_STATUS = {
+    "SUPPRESSED": "SUPPRESSED",
+    "OPTED_OUT": "OPT_OUT",
+    "RENDERING_FAILURE": "FAILURE_PERMANENT",
+    "SANDBOX_UNVERIFIED": "FAILURE_PERMANENT",
+    "THROTTLED": "THROTTLED",
+    "IN_DOUBT": "UNKNOWN_FAILURE",
+}
+
+
+def event_id(run_id: str, endpoint_id: str, step: str, event_type: str) -> str:
+    raw = f"{run_id}\x1f{endpoint_id}\x1f{step}\x1f{event_type}".encode()
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+def event_types(channel_type: str, status: str, outcome: str | None, code: str | None) -> list[str]:
+    """The event types one completed ledger row produces, after ``_campaign.send``."""
+    if status == "skipped":
+        return []
+    if code == "RENDERING_FAILURE":
+        return ["_email.rendering_failure"] if channel_type == "EMAIL" else []
+    if channel_type == "EMAIL":
+        if status == "sent":
+            tail = {
+                "complaint": ["_email.delivered", "_email.complaint"],
+                "softbounce": ["_email.softbounce"],
+            }.get(outcome or "", ["_email.delivered"])
+            return ["_email.send", *tail]
+        if outcome == "hardbounce":
+            return ["_email.send", "_email.hardbounce"]
+        if outcome == "softbounce":
+            return ["_email.send", "_email.softbounce"]
+        return ["_email.rejected"]
+    if channel_type in ("SMS", "VOICE"):
+        prefix = "_SMS" if channel_type == "SMS" else "_VOICE"
+        if status == "sent":
+            return [f"{prefix}.BUFFERED", f"{prefix}.SUCCESS"]
+        if outcome == "optout":
+            return [f"{prefix}.OPTOUT"]
+        return [f"{prefix}.FAILURE"]
+    if channel_type in _PUSH_TYPES or channel_type == "PUSH":
+        return ["_push.send"] if status == "sent" else ["_push.failure"]
+    return ["_custom.send"] if status == "sent" else ["_custom.failure"]
+
+
+def campaign_send_status(status: str, code: str | None) -> str:
+    if status == "sent":
+        return "SUCCESS"
+    if code in _SEND_STATUS:
+        return _SEND_STATUS[code]
+    return "FAILURE_PERMANENT" if status == "failed" else "UNKNOWN_FAILURE"
+
+
+def ledger_events(rows: Iterable[Mapping[str, Any]], now: pd.Timestamp) -> pd.DataFrame:
+    """Events (the contract's flat columns) for completed ledger rows (dicts or sqlite Rows)."""
+    out: list[dict[str, Any]] = []
+    arrival = now
+    for r in rows:
+        run_id, endpoint_id, step = r["run_id"], r["endpoint_id"], r["step"]
+        status, outcome, code = r["status"], r["outcome"], r["error_code"]
+        ctype = r["channel_type"] or "EMAIL"
+        sent = pd.Timestamp(r["sent_at"] or r["updated_at"])
+        claimed = pd.Timestamp(r["claimed_at"] or r["updated_at"])
+        base = {
+            "endpoint_id": endpoint_id,
+            "user_id": r["user_id"],
+            "session_id": None,
+            "app_id": None,
+            "channel_type": ctype,
+            "campaign_id": r["campaign"],
+            "run_id": run_id,
+            "treatment_id": r["treatment"],
+            "journey_id": None,
+            "arrival_timestamp": arrival,
+        }
+        attrs = {"channel": r["channel"] or "", "step": step}
+        if r["message_id"]:
+            attrs["message_id"] = r["message_id"]
+        if code:
+            attrs["error_code"] = code
+        if outcome:
+            attrs["outcome"] = outcome
+        metrics = {"cost": float(r["cost"])} if r["cost"] else {}
+        out.append(
+            base
+            | {
+                "event_id": event_id(run_id, endpoint_id, step, "_campaign.send"),
+                "event_type": "_campaign.send",
+                "event_timestamp": claimed,
+                "attributes": attrs | {"campaign_send_status": campaign_send_status(status, code)},
+                "metrics": metrics,
+            }
+        )
+        for etype in event_types(ctype, status, outcome, code):
+            out.append(
+                base
+                | {
+                    "event_id": event_id(run_id, endpoint_id, step, etype),
+                    "event_type": etype,
+                    "event_timestamp": sent,
+                    "attributes": attrs,
+                    "metrics": metrics,
+                }
+            )
+    frame = pd.DataFrame(out, columns=list(EVENT_COLUMNS))
+    for col in ("event_timestamp", "arrival_timestamp"):
+        frame[col] = pd.to_datetime(frame[col], utc=True).astype("datetime64[us, UTC]")
+    return frame
+
+
+_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("event_type", pa.string()),
+        ("event_timestamp", pa.timestamp("us", tz="UTC")),
+        ("arrival_timestamp", pa.timestamp("us", tz="UTC")),
+        ("endpoint_id", pa.string()),
+        ("user_id", pa.string()),
+        ("session_id", pa.string()),
+        ("app_id", pa.string()),
+        ("channel_type", pa.string()),
+        ("campaign_id", pa.string()),
+        ("run_id", pa.string()),
+        ("treatment_id", pa.string()),
+        ("journey_id", pa.string()),
+        ("attributes", pa.map_(pa.string(), pa.string())),
+        ("metrics", pa.map_(pa.string(), pa.float64())),
+    ]
+)
+
+
+def append_events(project: Any, events: pd.DataFrame) -> int:
+    """Write events to the lake: ``engagekit.events.append_events`` when it exists.
+
+    The fallback writes the same flat columns as Parquet into the lake's
+    ``YYYY/MM/DD/hh/`` partitions (by event time), one file per call and hour.
+    """
+    if events.empty:
+        return 0
+    try:
+        from engagekit import events as events_mod
+    except ImportError:
+        events_mod = None  # type: ignore[assignment]
+    appender = getattr(events_mod, "append_events", None) if events_mod else None
+    if appender is not None:
+        appender(project, events)
+        return len(events)
+    return _write_lake(project.store.events_dir, events)
+
+
+def _write_lake(root: Any, events: pd.DataFrame) -> int:
+    hours = events["event_timestamp"].dt.floor("h")
+    token = uuid.uuid4().hex
+    for hour, part in events.groupby(hours, sort=True):
+        folder = root / f"{hour:%Y/%m/%d/%H}"
+        folder.mkdir(parents=True, exist_ok=True)
+        table = pa.Table.from_pylist(
+            [
+                {**row, "attributes": list(row["attributes"].items()),
+                 "metrics": list(row["metrics"].items())}
+                for row in part.to_dict("records")
+            ],
+            schema=_SCHEMA,
+        )  # fmt: skip
+        tmp = folder / f".delivery-{token}.parquet.tmp"
+        pq.write_table(table, tmp)
+        tmp.rename(folder / f"delivery-{token}.parquet")
+    return len(events)
