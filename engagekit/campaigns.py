@@ -334,8 +334,6 @@ class Campaign(_Model):
     # -- Pinpoint -----------------------------------------------------------------------------
     def to_pinpoint(self) -> dict[str, Any]:
         """Pinpoint's WriteCampaignRequest, validated against botocore's service model."""
-        from engagekit.pinpoint import validate
-
         first = self.treatments[0]
         doc: dict[str, Any] = {
             "Name": self.name,
@@ -366,7 +364,7 @@ class Campaign(_Model):
                  zip(self.treatments[1:], self.sizes()[1:], strict=True)]  # fmt: skip
         if extra:
             doc["AdditionalTreatments"] = extra
-        validate("WriteCampaignRequest", doc)
+        validate_request(doc)
         return doc
 
     @classmethod
@@ -374,10 +372,8 @@ class Campaign(_Model):
         cls, request: Mapping[str, Any], *, channel: str | None = None, state: str = "draft"
     ) -> Campaign:
         """Read a WriteCampaignRequest (or a CampaignResponse) into a Campaign."""
-        from engagekit.pinpoint import validate
-
         body = {k: v for k, v in request.items() if k not in _RESPONSE_ONLY}
-        validate("WriteCampaignRequest", body)
+        validate_request(body)
         first = {
             "TreatmentName": body.get("TreatmentName"),
             "TreatmentDescription": body.get("TreatmentDescription"),
@@ -409,6 +405,44 @@ class Campaign(_Model):
             "tags": tags,
         }
         return cls.parse({k: v for k, v in data.items() if v is not None})
+
+
+def validate_request(doc: Mapping[str, Any], shape_name: str = "WriteCampaignRequest") -> None:
+    """Check a document against botocore's Pinpoint model (structure, types and enum values)."""
+    from engagekit import pinpoint
+
+    try:
+        pinpoint.validate(shape_name, doc)
+        return
+    except AttributeError:
+        pass  # engagekit.pinpoint's enum walk trips over non-string shapes; check here instead
+    from botocore.validate import ParamValidator
+
+    target = pinpoint.shape(shape_name)
+    report = ParamValidator().validate(doc, target)
+    found = [ln.strip() for ln in report.generate_report().splitlines()[1:] if ln.strip()]
+    found += _enum_problems(target, doc, shape_name)
+    if found:
+        raise DefinitionError(
+            f"not a valid Pinpoint {shape_name}: " + "; ".join(found), kind=shape_name
+        )
+
+
+def _enum_problems(target: Any, value: Any, path: str) -> list[str]:
+    members = getattr(target, "members", None)
+    if isinstance(members, Mapping) and isinstance(value, Mapping):
+        return [p for k, v in value.items() if k in members
+                for p in _enum_problems(members[k], v, f"{path}.{k}")]  # fmt: skip
+    if target.type_name == "list" and isinstance(value, list):
+        return [p for i, v in enumerate(value)
+                for p in _enum_problems(target.member, v, f"{path}[{i}]")]  # fmt: skip
+    if target.type_name == "map" and isinstance(value, Mapping):
+        return [p for k, v in value.items()
+                for p in _enum_problems(target.value, v, f"{path}.{k}")]  # fmt: skip
+    enum = getattr(target, "enum", None)
+    if enum and isinstance(value, str) and value not in enum:
+        return [f"{path}: {value!r} is not one of {', '.join(enum)}"]
+    return []
 
 
 _RESPONSE_ONLY = frozenset(
@@ -811,7 +845,7 @@ def _audience_mask(
             )
         segment = segments.load_segment(project, campaign.segment, campaign.segment_version)
     result = segments.evaluate(segment, endpoints, project=project, now=now, events=events)
-    return np.asarray(result.reindex(endpoints.index, fill_value=False), dtype=bool)
+    return np.array(result.reindex(endpoints.index, fill_value=False), dtype=bool, copy=True)
 
 
 def _first_matching_event(campaign: Campaign, events: pd.DataFrame, now: pd.Timestamp) -> pd.Series:
@@ -1392,7 +1426,9 @@ def plan_run(
         project=project,
     )
     if dry_run:
-        return dry_run_report(plan, campaign, frame, project=project, sample=sample)
+        return dry_run_report(
+            plan, campaign, frame, project=project, sample=sample, now=now_ts.to_pydatetime()
+        )
     save_plan(project, plan)
     record_run(project, plan)
     return plan
@@ -1406,6 +1442,7 @@ def dry_run_report(
     project: Project | None = None,
     templates: Mapping[str, Any] | None = None,
     sample: int = 3,
+    now: datetime | None = None,
 ) -> DryRun:
     """Counts per treatment and reason, and rendered previews of ``sample`` rows per treatment.
 
@@ -1415,14 +1452,20 @@ def dry_run_report(
     picks = scheduled.groupby("treatment_id", observed=True, sort=True).head(sample)
     previews = []
     for tid, rows in picks.groupby("treatment_id", observed=True, sort=True):
-        template = _template_for_preview(campaign, str(tid), project, templates)
+        template = treatment_template(campaign, str(tid), project, templates)
         if template is None:
             continue
-        try:
-            from engagekit.templates import render_batch
-        except ImportError:
-            break
-        rendered = render_batch(rows, template, endpoints)
+        from engagekit.templates import render_batch
+
+        ref = campaign.treatments[int(str(tid))].template_for(campaign.channel)
+        rendered = render_batch(
+            rows,
+            template,
+            endpoints,
+            name=ref.name if ref else None,
+            version=ref.version if ref else None,
+            now=now,
+        )
         previews.append(pd.concat([rows[["treatment_id", "endpoint_id", "address"]],
                                    rendered], axis=1))  # fmt: skip
     preview = pd.concat(previews) if previews else pd.DataFrame(
@@ -1435,21 +1478,46 @@ def dry_run_report(
     )
 
 
-def _template_for_preview(
-    campaign: Campaign, tid: str, project: Project | None, templates: Mapping[str, Any] | None
+def treatment_template(
+    campaign: Campaign,
+    treatment_id: str,
+    project: Project | None = None,
+    templates: Mapping[str, Any] | None = None,
 ) -> Any:
-    if templates is not None and tid in templates:
-        return templates[tid]
-    if project is None:
+    """The template a treatment sends: ``templates[treatment_id]``, the pinned template from the
+    project, or a template built from the treatment's inline MessageConfiguration."""
+    if templates is not None and treatment_id in templates:
+        return templates[treatment_id]
+    if treatment_id == HOLDOUT:
         return None
-    ref = campaign.treatments[int(tid)].template_for(campaign.channel)
-    if ref is None:
-        return None
-    try:
+    treatment = campaign.treatments[int(treatment_id)]
+    ref = treatment.template_for(campaign.channel)
+    if ref is not None:
+        if project is None:
+            return None
         from engagekit.templates import load_template
-    except ImportError:
+
+        return load_template(project, ref.name, ref.version)
+    return inline_template(campaign.channel, treatment.message_configuration)
+
+
+def inline_template(channel: str, config: MessageConfiguration | None) -> Any:
+    """A template model (engagekit.templates) for an inline Pinpoint message, or None."""
+    if config is None:
         return None
-    return load_template(project, ref.name, ref.version)
+    from engagekit import templates as tm
+
+    if channel == "EMAIL" and config.email_message is not None:
+        m = config.email_message
+        return tm.EmailTemplate(Subject=m.title, HtmlPart=m.html_body, TextPart=m.body)
+    if channel in ("SMS", "VOICE") and config.sms_message is not None:
+        sms = config.sms_message
+        return tm.SMSTemplate(Body=sms.body or "", MessageType=sms.message_type or "PROMOTIONAL")
+    push = config.default_message or config.apns_message or config.gcm_message
+    if channel == "PUSH" and push is not None:
+        return tm.PushTemplate(Title=push.title, Body=push.body, Action=push.action or "OPEN_APP",
+                               Url=push.url)  # fmt: skip
+    return None
 
 
 # ---- direct messages ---------------------------------------------------------------------------
@@ -1550,6 +1618,7 @@ __all__ = [
     "delete",
     "dry_run_report",
     "edit_campaign",
+    "inline_template",
     "launch",
     "list_campaigns",
     "load_campaign",
@@ -1570,4 +1639,5 @@ __all__ = [
     "save_campaign",
     "save_plan",
     "set_state",
+    "treatment_template",
 ]

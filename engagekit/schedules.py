@@ -140,8 +140,8 @@ class EventDimensions(_Model):
     """Which events trigger the campaign: type, attribute and metric filters (all must hold)."""
 
     event_type: SetDimension | None = Field(None, alias="EventType")
-    attributes: dict[str, AttributeDimension] = Field(default_factory=dict, alias="Attributes")
-    metrics: dict[str, MetricDimension] = Field(default_factory=dict, alias="Metrics")
+    attributes: dict[str, AttributeDimension] | None = Field(None, alias="Attributes")
+    metrics: dict[str, MetricDimension] | None = Field(None, alias="Metrics")
 
 
 class EventFilter(_Model):
@@ -543,9 +543,9 @@ def match_events(
         hit = events[col_type].astype("string").isin(dims.event_type.values).fillna(False)
         hit = hit.to_numpy(dtype=bool)
         mask &= hit if dims.event_type.dimension_type == "INCLUSIVE" else ~hit
-    for name, attr in dims.attributes.items():
+    for name, attr in (dims.attributes or {}).items():
         mask &= _attribute_mask(_event_values(events, "attributes", name), attr)
-    for name, metric in dims.metrics.items():
+    for name, metric in (dims.metrics or {}).items():
         values = pd.to_numeric(_event_values(events, "metrics", name), errors="coerce")
         mask &= _compare(values.to_numpy(dtype=float), metric)
     if col_time in events.columns and (window[0] is not None or window[1] is not None):
