@@ -543,3 +543,34 @@ def test_dry_run_returns_counts_and_rendered_previews_without_saving(project):
     assert first["Subject"] == f"t{first['treatment_id']} for {first['address']}"
     assert cp.run_history(project, "autumn").empty
     assert not (project.store.root / "plans").exists()
+
+
+# -- command line -------------------------------------------------------------------------------
+def test_campaigns_command_line(project, tmp_path, capsys):
+    from engagekit.cli import main
+    from engagekit.endpoints import write_endpoints
+
+    _store_refs(project)
+    write_endpoints(project, generate_endpoints(600, seed=2))
+    file = tmp_path / "autumn.json"
+    file.write_text(_ab().model_dump_json(by_alias=True), encoding="utf-8")
+    p = ["--project", str(project.path)]
+    assert main(["campaigns", "save", str(file), *p]) == 0
+    assert main(["campaigns", "list", *p]) == 0
+    assert "autumn" in capsys.readouterr().out
+    assert main(["campaigns", "show", "autumn", "--pinpoint", *p]) == 0
+    assert json.loads(capsys.readouterr().out)["HoldoutPercent"] == 10
+    assert main(["campaigns", "plan", "autumn", "--dry-run", "--at", NOW, *p]) == 0
+    assert "HOLDOUT" in capsys.readouterr().out
+    assert main(["campaigns", "plan", "autumn", "--at", NOW, *p]) == 1  # still a draft
+    assert "launch it first" in capsys.readouterr().err
+    assert main(["campaigns", "launch", "autumn", *p]) == 0
+    assert main(["campaigns", "plan", "autumn", "--at", NOW, *p]) == 0
+    assert "planned run autumn-20261102T090000Z" in capsys.readouterr().out
+    assert main(["campaigns", "history", "autumn", *p]) == 0
+    assert "autumn-20261102T090000Z" in capsys.readouterr().out
+    for action, state in (("pause", "paused"), ("resume", "scheduled")):
+        assert main(["campaigns", action, "autumn", *p]) == 0
+        assert f"is {state}" in capsys.readouterr().out
+    assert main(["campaigns", "delete", "autumn", *p]) == 0
+    assert main(["campaigns", "show", "autumn", *p]) == 1
