@@ -23,29 +23,33 @@ from engagekit.endpoints import LIST_DTYPE, normalize_endpoints
 
 DEFAULT_AS_OF = "2026-11-01T00:00:00Z"
 
-# city, region, country, time zone, latitude, longitude, locale, phone prefix, weight
+# city, region, country, time zone, latitude, longitude, locale, mobile prefix, weight
+# (a mobile prefix padded with random digits to PHONE_LENGTH is valid for phonenumbers)
 CITIES: list[tuple[str, str, str, str, float, float, str, str, float]] = [
-    ("New York", "NY", "US", "America/New_York", 40.7128, -74.0060, "en_US", "+1212", 9),
-    ("Los Angeles", "CA", "US", "America/Los_Angeles", 34.0522, -118.2437, "en_US", "+1213", 7),
-    ("Chicago", "IL", "US", "America/Chicago", 41.8781, -87.6298, "en_US", "+1312", 5),
-    ("Denver", "CO", "US", "America/Denver", 39.7392, -104.9903, "en_US", "+1303", 3),
-    ("Toronto", "ON", "CA", "America/Toronto", 43.6532, -79.3832, "en_CA", "+1416", 4),
-    ("London", "ENG", "GB", "Europe/London", 51.5074, -0.1278, "en_GB", "+4420", 8),
-    ("Manchester", "ENG", "GB", "Europe/London", 53.4808, -2.2426, "en_GB", "+44161", 3),
-    ("Berlin", "BE", "DE", "Europe/Berlin", 52.5200, 13.4050, "de_DE", "+4930", 6),
-    ("Munich", "BY", "DE", "Europe/Berlin", 48.1351, 11.5820, "de_DE", "+4989", 4),
-    ("Paris", "IDF", "FR", "Europe/Paris", 48.8566, 2.3522, "fr_FR", "+331", 6),
-    ("Madrid", "MD", "ES", "Europe/Madrid", 40.4168, -3.7038, "es_ES", "+3491", 4),
-    ("Amsterdam", "NH", "NL", "Europe/Amsterdam", 52.3676, 4.9041, "nl_NL", "+3120", 3),
-    ("São Paulo", "SP", "BR", "America/Sao_Paulo", -23.5505, -46.6333, "pt_BR", "+5511", 5),
+    ("New York", "NY", "US", "America/New_York", 40.7128, -74.0060, "en_US", "+12125", 9),
+    ("Los Angeles", "CA", "US", "America/Los_Angeles", 34.0522, -118.2437, "en_US", "+12135", 7),
+    ("Chicago", "IL", "US", "America/Chicago", 41.8781, -87.6298, "en_US", "+13125", 5),
+    ("Denver", "CO", "US", "America/Denver", 39.7392, -104.9903, "en_US", "+13035", 3),
+    ("Toronto", "ON", "CA", "America/Toronto", 43.6532, -79.3832, "en_CA", "+14165", 4),
+    ("London", "ENG", "GB", "Europe/London", 51.5074, -0.1278, "en_GB", "+447400", 8),
+    ("Manchester", "ENG", "GB", "Europe/London", 53.4808, -2.2426, "en_GB", "+4479110", 3),
+    ("Berlin", "BE", "DE", "Europe/Berlin", 52.5200, 13.4050, "de_DE", "+49151", 6),
+    ("Munich", "BY", "DE", "Europe/Berlin", 48.1351, 11.5820, "de_DE", "+49152", 4),
+    ("Paris", "IDF", "FR", "Europe/Paris", 48.8566, 2.3522, "fr_FR", "+3360", 6),
+    ("Madrid", "MD", "ES", "Europe/Madrid", 40.4168, -3.7038, "es_ES", "+346", 4),
+    ("Amsterdam", "NH", "NL", "Europe/Amsterdam", 52.3676, 4.9041, "nl_NL", "+3161", 3),
+    ("São Paulo", "SP", "BR", "America/Sao_Paulo", -23.5505, -46.6333, "pt_BR", "+55119", 5),
     ("Mexico City", "CMX", "MX", "America/Mexico_City", 19.4326, -99.1332, "es_MX", "+5255", 4),
-    ("Mumbai", "MH", "IN", "Asia/Kolkata", 19.0760, 72.8777, "en_IN", "+9122", 6),
-    ("Tokyo", "13", "JP", "Asia/Tokyo", 35.6762, 139.6503, "ja_JP", "+813", 5),
-    ("Sydney", "NSW", "AU", "Australia/Sydney", -33.8688, 151.2093, "en_AU", "+612", 4),
-    ("Auckland", "AUK", "NZ", "Pacific/Auckland", -36.8485, 174.7633, "en_NZ", "+649", 1),
-    ("Johannesburg", "GP", "ZA", "Africa/Johannesburg", -26.2041, 28.0473, "en_ZA", "+2711", 2),
-    ("Singapore", "SG", "SG", "Asia/Singapore", 1.3521, 103.8198, "en_SG", "+656", 2),
+    ("Mumbai", "MH", "IN", "Asia/Kolkata", 19.0760, 72.8777, "en_IN", "+9198", 6),
+    ("Tokyo", "13", "JP", "Asia/Tokyo", 35.6762, 139.6503, "ja_JP", "+81901", 5),
+    ("Sydney", "NSW", "AU", "Australia/Sydney", -33.8688, 151.2093, "en_AU", "+6141", 4),
+    ("Auckland", "AUK", "NZ", "Pacific/Auckland", -36.8485, 174.7633, "en_NZ", "+6421", 1),
+    ("Johannesburg", "GP", "ZA", "Africa/Johannesburg", -26.2041, 28.0473, "en_ZA", "+2771", 2),
+    ("Singapore", "SG", "SG", "Asia/Singapore", 1.3521, 103.8198, "en_SG", "+6581", 2),
 ]
+# digits of a full E.164 number per country (without the +)
+PHONE_LENGTH = {"US": 11, "CA": 11, "GB": 12, "DE": 13, "FR": 11, "ES": 11, "NL": 11, "BR": 13,
+                "MX": 12, "IN": 12, "JP": 12, "AU": 11, "NZ": 11, "ZA": 11, "SG": 10}  # fmt: skip
 FIRST_NAMES = np.array(
     [
         "Ada",
@@ -212,7 +216,12 @@ def generate_endpoints(
         + "@"
         + pd.Series(EMAIL_DOMAINS[u_domain][user_idx])
     )
-    digits = rng.integers(1_000_000, 9_999_999, size=n).astype(str)
+    width = np.array([PHONE_LENGTH[c[2]] - len(c[7]) + 1 for c in CITIES])[city]
+    drawn = rng.integers(0, 10**8, size=n) % (10**width)
+    digits = np.empty(n, dtype=object)
+    for w in np.unique(width):
+        rows = width == w
+        digits[rows] = pd.Series(drawn[rows]).astype(str).str.zfill(int(w)).to_numpy()
     phone = pd.Series(prefixes[city]) + pd.Series(digits)
     token = pd.Series(_ids("tok", rng.integers(0, 2**62, size=n, dtype=np.int64)))
     address = np.where(channel == "EMAIL", email, np.where(channel == "SMS", phone, token))

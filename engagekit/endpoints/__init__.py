@@ -17,6 +17,7 @@ or S3, Pinpoint's import semantics and validation, a rejects file), :func:`expor
 :func:`delete_user`.
 """
 
+from engagekit.endpoints._export import ExportReport, export_endpoints
 from engagekit.endpoints._schema import *  # noqa: F403
 from engagekit.endpoints._schema import __all__ as _schema_all
 from engagekit.endpoints._store import (
@@ -33,8 +34,10 @@ from engagekit.endpoints._store import (
 __all__ = [
     *_schema_all,
     "EndpointFrameError",
+    "ExportReport",
     "ImportReport",
     "delete_user",
+    "export_endpoints",
     "generated_ids",
     "import_endpoints",
     "read_endpoints",

@@ -21,7 +21,9 @@ import pyarrow.compute as pc
 from phonenumbers.phonemetadata import PhoneMetadata
 
 _E164 = r"^\+[1-9][0-9]{6,14}$"
-_TYPE_ATTRS = (
+_TYPE_ATTRS = (  # most numbers are mobile or fixed-line: test those first
+    "mobile",
+    "fixed_line",
     "premium_rate",
     "toll_free",
     "shared_cost",
@@ -30,8 +32,6 @@ _TYPE_ATTRS = (
     "pager",
     "uan",
     "voicemail",
-    "fixed_line",
-    "mobile",
 )
 
 
@@ -96,6 +96,23 @@ def _matches(
     return ok
 
 
+def _valid_in_region(nsn: pa.Array, n_len: np.ndarray, r: _Region, rows: np.ndarray) -> np.ndarray:
+    """``is_valid_number`` within one region, evaluated on ``rows`` only (others False): the
+    general pattern, then the number types in turn on the rows no type has matched yet."""
+    out = np.zeros(len(nsn), dtype=bool)
+    idx = np.flatnonzero(rows)
+    sub, sub_len = nsn.take(pa.array(idx)), n_len[idx]
+    general = _matches(sub, r.general, r.general_lengths, sub_len)
+    pending = np.flatnonzero(general)
+    for pattern, lengths in r.types:
+        if not len(pending):
+            break
+        hit = _matches(sub.take(pa.array(pending)), pattern, lengths, sub_len[pending])
+        out[idx[pending[hit]]] = True
+        pending = pending[~hit]
+    return out
+
+
 def _fast_valid(numbers: pa.Array) -> np.ndarray:
     """True where an E.164 string is a valid number and the library would keep it unchanged;
     False means "not decided here" (the slow path decides)."""
@@ -125,11 +142,9 @@ def _fast_valid(numbers: pa.Array) -> np.ndarray:
         valid = np.zeros(len(sel), dtype=bool)
         blocked = np.zeros(len(sel), dtype=bool)
         for r in regions:
-            general = _matches(nsn, r.general, r.general_lengths, n_len)
-            any_type = np.zeros(len(sel), dtype=bool)
-            for pattern, lengths in r.types:
-                any_type |= _matches(nsn, pattern, lengths, n_len)
-            valid_here = general & any_type
+            if not undecided.any():
+                break
+            valid_here = _valid_in_region(nsn, n_len, r, undecided)
             if r.national_prefix:  # parse() might strip a prefix: leave those to the library
                 blocked |= pc.match_substring_regex(nsn, r.national_prefix).to_numpy(
                     zero_copy_only=False
@@ -173,23 +188,25 @@ def to_e164(numbers: pa.Array, countries: pa.Array) -> tuple[pa.Array, np.ndarra
     ``numbers``; a number without ``+`` is read in its row's country.
     """
     n = len(numbers)
-    out = np.empty(n, dtype=object)
     bad = np.zeros(n, dtype=bool)
     reasons = np.empty(n, dtype=object)
     fast = _fast_valid(numbers)
-    values = np.asarray(numbers.to_numpy(zero_copy_only=False), dtype=object)
-    out[fast] = values[fast]
     slow = np.flatnonzero(~fast)
-    if len(slow):
-        ctry = np.asarray(countries.to_numpy(zero_copy_only=False), dtype=object)[slow]
-        keys = list(zip(values[slow].tolist(), ctry.tolist(), strict=True))
-        cache: dict[tuple[str, str | None], tuple[str | None, str | None]] = {}
-        for pos, key in zip(slow.tolist(), keys, strict=True):
-            res = cache.get(key)
-            if res is None:
-                res = cache[key] = _slow_one(key[0], key[1])
-            out[pos], reason = res
-            if reason is not None:
-                bad[pos] = True
-                reasons[pos] = reason
-    return pa.array(out, pa.string()), bad, reasons
+    if not len(slow):
+        return numbers, bad, reasons
+    values = numbers.take(pa.array(slow)).to_pylist()
+    ctry = countries.take(pa.array(slow)).to_pylist()
+    cache: dict[tuple[str, str | None], tuple[str | None, str | None]] = {}
+    fixed: list[str | None] = []
+    for pos, key in zip(slow.tolist(), zip(values, ctry, strict=True), strict=True):
+        res = cache.get(key)
+        if res is None:
+            res = cache[key] = _slow_one(key[0], key[1])
+        fixed.append(res[0])
+        if res[1] is not None:
+            bad[pos] = True
+            reasons[pos] = res[1]
+    positions = np.zeros(n, dtype=np.int64)
+    positions[slow] = np.arange(len(slow))
+    slow_values = pa.array(fixed, pa.string()).take(pa.array(positions))
+    return pc.if_else(pa.array(fast), numbers, slow_values), bad, reasons

@@ -171,7 +171,8 @@ def check_text(file: SourceFile) -> tuple[int, int, bool]:
                 line=_line_at(buf, pos),
             )
         try:
-            decoder.decode(chunk, final=start + _CHUNK >= buf.size)
+            if decoder.getstate()[0] or not chunk.isascii():
+                decoder.decode(chunk, final=start + _CHUNK >= buf.size)
         except UnicodeDecodeError as exc:
             pos = start + exc.start
             raise ImportFileError(

@@ -99,12 +99,15 @@ def as_string(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
             arr = pc.strftime(arr, "%Y-%m-%dT%H:%M:%S.%fZ" if arr.type.tz else "%Y-%m-%dT%H:%M:%S")
         else:
             arr = arr.cast(pa.string())
-    arr = pc.utf8_trim_whitespace(arr)
+    arr = pc.ascii_trim_whitespace(arr)
     return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
 
 
 def check_length(name: str, arr: pa.Array, limit: int, problems: Problems) -> pa.Array:
     """Reject values longer than ``limit`` characters (they become null)."""
+    longest = pc.max(pc.binary_length(arr)).as_py()
+    if longest is None or longest <= limit:  # bytes >= characters: nothing to count
+        return arr
     too_long = np_bool(pc.greater(pc.utf8_length(arr), limit))
     problems.add(name, too_long, f"longer than {limit} characters")
     return _null_where(arr, too_long)
@@ -173,10 +176,14 @@ def numbers(
         bad = np.zeros(len(arr), dtype=bool)
     else:
         text = as_string(arr)
-        bad = np_bool(pc.invert(pc.match_substring_regex(text, _NUMBER))) & np_bool(text.is_valid())
-        problems.add(name, bad, "not a number")
-        cleaned = pc.utf8_trim_whitespace(_null_where(text, bad))
-        values = pc.cast(cleaned, pa.float64())
+        try:  # every value a number: one cast
+            values = pc.cast(text, pa.float64())
+            bad = np.zeros(len(text), dtype=bool)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            bad = np_bool(pc.invert(pc.match_substring_regex(text, _NUMBER)))
+            bad &= np_bool(text.is_valid())
+            problems.add(name, bad, "not a number")
+            values = pc.cast(_null_where(text, bad), pa.float64())
     finite = np_bool(pc.is_finite(values), null=True)
     out_of_range = ~finite & ~bad
     problems.add(name, out_of_range, "not a finite number")
@@ -198,6 +205,12 @@ def dates(name: str, arr: pa.Array, problems: Problems) -> pa.Array:
             arr = pc.assume_timezone(arr, "UTC")
         return arr.cast(target)
     text = as_string(arr)
+    for target_type in (target, pa.timestamp("us")):
+        try:  # Arrow's ISO 8601 parser, all at once
+            values = text.cast(target_type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        return values if target_type == target else pc.assume_timezone(values, "UTC")
     uniq = pc.unique(text.drop_null())
     parsed = pd.to_datetime(
         pd.Series(uniq.to_numpy(zero_copy_only=False), dtype=object),
@@ -299,19 +312,27 @@ def _scalar_lists(text: pa.Array, bracket: np.ndarray) -> pa.Array:
 def _json_lists(
     name: str, text: pa.Array, bracket: np.ndarray, lists: pa.Array, problems: Problems
 ) -> pa.Array:
-    values = lists.to_pylist()
-    raw = text.to_pylist()
-    bad = np.zeros(len(text), dtype=bool)
-    for pos in np.flatnonzero(bracket).tolist():
+    """Parse the cells holding JSON arrays, once per distinct cell."""
+    idx = np.flatnonzero(bracket)
+    cells = text.take(pa.array(idx))
+    uniq = pc.unique(cells)
+    parsed: list[list[str] | None] = []
+    for raw in uniq.to_pylist():
         try:
-            parsed = json.loads(raw[pos])
+            value = json.loads(raw)
         except ValueError:
-            parsed = None
-        if isinstance(parsed, list) and all(
-            isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in parsed
-        ):
-            values[pos] = [v if isinstance(v, str) else json.dumps(v) for v in parsed]
-        else:
-            bad[pos] = True
+            value = None
+        ok = isinstance(value, list) and all(
+            isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value
+        )
+        parsed.append([v if isinstance(v, str) else json.dumps(v) for v in value] if ok else None)
+    parsed_arr = pa.array(parsed, pa.list_(pa.string()))
+    values = parsed_arr.take(pc.index_in(cells, uniq))
+    bad = np.zeros(len(text), dtype=bool)
+    bad[idx] = np_bool(values.is_null())
     problems.add(name, bad, 'a value starting with "[" must be a JSON array of strings')
-    return pa.array(values, pa.list_(pa.string()))
+    # merge: rows with brackets take the parsed lists
+    positions = np.full(len(text), -1, dtype=np.int64)
+    positions[idx] = np.arange(len(idx))
+    from_json = values.take(pa.array(np.maximum(positions, 0)))
+    return pc.if_else(pa.array(bracket), from_json, lists)

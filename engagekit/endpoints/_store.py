@@ -118,7 +118,7 @@ def _check_ids(table: pa.Table) -> None:
             f"{ids.null_count} endpoint(s) have no Id; give every row an Id "
             "(or import the rows, which generates Ids)"
         )
-    if pc.count_distinct(ids).as_py() != len(ids):
+    if len(pc.unique(ids)) != len(ids):
         dup = pd.Series(ids.to_numpy(zero_copy_only=False))
         dups = dup[dup.duplicated()].unique()[:5].tolist()
         raise EndpointFrameError(
@@ -387,7 +387,7 @@ def _merge(
     )
     ids = incoming.column("Id").combine_chunks()
     data_names = [c for c in incoming.column_names if not c.startswith("__")]
-    if pc.count_distinct(ids).as_py() != len(ids):
+    if len(pc.unique(ids)) != len(ids):
         merged, last_rows = _last_valid(incoming.select(data_names), ids)
         groups = pd.factorize(np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object))[0]
     else:
@@ -446,6 +446,14 @@ def _merge(
 
     # assemble: existing rows (updated in place) then new endpoints, in import order
     n_e = exist.num_rows
+    if n_e == 0:
+        result = pa.Table.from_arrays([cols[name] for name in names], names=names)
+        if drop.any():
+            result = result.filter(pa.array(keep_m))
+        touched = np.ones(result.num_rows, dtype=bool)
+        order = np.flatnonzero(keep_m) + 1
+        result, deactivated = _deactivate_duplicates(result, touched, order)
+        return result, sorted(rejects), (result.num_rows, 0, deactivated)
     index = np.arange(n_e, dtype=np.int64)
     upd = keep_m & is_update
     index[pos_np[upd]] = n_e + np.flatnonzero(upd)
@@ -503,67 +511,75 @@ def _over_user_limit(
     last_rows: np.ndarray,
     incomplete: np.ndarray,
 ) -> np.ndarray:
+    """Merged endpoints that would give their user more than the allowed number of endpoints:
+    endpoints that already belonged to the user keep their place, others queue in import order."""
     n_m = len(pos_np)
     over = np.zeros(n_m, dtype=bool)
     if "User.UserId" not in cols:
         return over
-    m_user = np.asarray(cols["User.UserId"].to_numpy(zero_copy_only=False), dtype=object)
+    m_user = cols["User.UserId"].cast(pa.string())
     e_user = (
-        np.asarray(exist.column("User.UserId").to_numpy(zero_copy_only=False), dtype=object)
+        exist.column("User.UserId").combine_chunks().cast(pa.string())
         if "User.UserId" in exist.column_names
-        else np.full(exist.num_rows, None, dtype=object)
+        else pa.nulls(exist.num_rows, pa.string())
     )
-    touched_e = np.zeros(len(e_user), dtype=bool)
+    touched_e = np.zeros(exist.num_rows, dtype=bool)
     touched_e[pos_np[pos_np >= 0]] = True
-    # endpoints each user would have: untouched existing ones + merged ones
-    users = pd.Series(np.concatenate([e_user[~touched_e], m_user[~incomplete]]))
-    counts = users.dropna().value_counts()
-    heavy = set(counts[counts > MAX_ENDPOINTS_PER_USER].index)
-    if not heavy:
+    users = pa.concat_arrays(
+        [e_user.filter(pa.array(~touched_e)), m_user.filter(pa.array(~incomplete))]
+    ).drop_null()
+    if len(users) == 0:
         return over
-    prior = np.array(
-        [p >= 0 and e_user[p] == u for p, u in zip(pos_np.tolist(), m_user.tolist(), strict=True)]
-    )
-    for user in heavy:
-        held = int(((e_user == user) & ~touched_e).sum())
-        mine = np.flatnonzero((m_user == user) & ~incomplete)
-        # endpoints that already belonged to the user keep their place; others queue in order
-        keep_first = [i for i in mine if prior[i]]
-        queue = sorted((i for i in mine if not prior[i]), key=lambda i: last_rows[i])
-        room = MAX_ENDPOINTS_PER_USER - held - len(keep_first)
+    heavy = _frequent(users, MAX_ENDPOINTS_PER_USER)
+    if len(heavy) == 0:
+        return over
+    e_user_np = np.asarray(e_user.to_pylist(), dtype=object)
+    for user in heavy.to_pylist():
+        mine = np.flatnonzero(np_bool(pc.equal(m_user, user)) & ~incomplete)
+        held = int((np_bool(pc.equal(e_user, user)) & ~touched_e).sum())
+        prior = [i for i in mine if pos_np[i] >= 0 and e_user_np[pos_np[i]] == user]
+        queue = sorted((i for i in mine if i not in set(prior)), key=lambda i: last_rows[i])
+        room = MAX_ENDPOINTS_PER_USER - held - len(prior)
         for i in queue[max(room, 0) :]:
             over[i] = True
     return over
+
+
+def _frequent(values: pa.Array, more_than: int) -> pa.Array:
+    """The distinct values occurring more than ``more_than`` times."""
+    encoded = pc.dictionary_encode(values)
+    counts = np.bincount(encoded.indices.to_numpy(zero_copy_only=False))
+    return encoded.dictionary.filter(pa.array(counts > more_than))
 
 
 def _deactivate_duplicates(
     table: pa.Table, touched: np.ndarray, order: np.ndarray
 ) -> tuple[pa.Table, int]:
     """Among ACTIVE endpoints sharing (ChannelType, Address), only the most recently updated
-    (EffectiveDate, then import order) stays ACTIVE."""
+    (EffectiveDate, then import order) stays ACTIVE. Only groups the import touched change."""
     status = table.column("EndpointStatus").combine_chunks().cast(pa.string())
-    active = np_bool(pc.equal(status, "ACTIVE"))
+    active = pc.equal(status, "ACTIVE")
     key = pc.binary_join_element_wise(
         table.column("ChannelType").combine_chunks().cast(pa.string()),
         table.column("Address").combine_chunks().cast(pa.string()),
         "\x1f",
     )
-    keys = pd.Series(np.asarray(key.to_numpy(zero_copy_only=False), dtype=object))
-    cand = active & keys.notna().to_numpy()
-    shared = keys[cand].duplicated(keep=False)
-    if not shared.any():
+    active_keys = key.filter(pc.fill_null(active, False)).drop_null()
+    shared_keys = _frequent(active_keys, 1)
+    if len(shared_keys) == 0:
         return table, 0
-    rows = np.flatnonzero(cand)[shared.to_numpy()]
-    eff = (
-        table.column("EffectiveDate")
-        .combine_chunks()
-        .cast(pa.int64())
-        .to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(np_bool(pc.and_(pc.is_in(key, shared_keys), active)))
+    eff = table.column("EffectiveDate").combine_chunks().cast(pa.int64())
+    sub = pd.DataFrame(
+        {
+            "key": key.take(pa.array(rows)).to_pylist(),
+            "eff": eff.take(pa.array(rows)).to_numpy(zero_copy_only=False),
+            "order": order[rows],
+            "touched": touched[rows],
+            "row": rows,
+        }
     )
-    sub = pd.DataFrame({"key": keys.to_numpy()[rows], "eff": eff[rows], "order": order[rows]})
-    sub = sub.assign(row=rows)
-    groups_touched = pd.Series(touched[rows]).groupby(sub["key"].to_numpy()).transform("any")
-    sub = sub[groups_touched.to_numpy()]
+    sub = sub[sub.groupby("key")["touched"].transform("any")]
     sub = sub.sort_values(["key", "eff", "order"], kind="stable")
     losers = sub.loc[sub.duplicated("key", keep="last"), "row"].to_numpy()
     if len(losers) == 0:

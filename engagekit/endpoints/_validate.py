@@ -106,13 +106,12 @@ def _addresses(
     address: pa.Array, channel: pa.Array, country: pa.Array, problems: rules.Problems
 ) -> pa.Array:
     """Email syntax for EMAIL, E.164 for SMS and VOICE; other channels keep their token."""
-    values = np.asarray(address.to_numpy(zero_copy_only=False), dtype=object)
+    n = len(address)
     present = rules.np_bool(address.is_valid())
-    bad = np.zeros(len(address), dtype=bool)
-    reasons = np.empty(len(address), dtype=object)
+    bad = np.zeros(n, dtype=bool)
+    reasons = np.empty(n, dtype=object)
     is_email = rules.np_bool(pc.equal(channel, "EMAIL")) & present
     is_phone = rules.np_bool(pc.is_in(channel, pa.array(_PHONE_CHANNELS))) & present
-    changed = False
     for mask, kind in ((is_email, "email"), (is_phone, "phone")):
         if not mask.any():
             continue
@@ -122,16 +121,14 @@ def _addresses(
             clean, sub_bad, sub_reasons = rules.emails(subset)
         else:
             clean, sub_bad, sub_reasons = to_e164(subset, country.take(pa.array(idx)))
-        if clean is not subset:
-            values[idx] = np.asarray(clean.to_numpy(zero_copy_only=False), dtype=object)
-            changed = True
+        if not pc.all(pc.equal(clean, subset).fill_null(True)).as_py() or sub_bad.any():
+            positions = np.zeros(n, dtype=np.int64)
+            positions[idx] = np.arange(len(idx))
+            address = pc.if_else(pa.array(mask), clean.take(pa.array(positions)), address)
         bad[idx] = sub_bad
         reasons[idx] = sub_reasons
     problems.add("Address", bad, reasons)
-    if not changed and not bad.any():
-        return address
-    values[bad] = None
-    return pa.array(values, pa.string())
+    return address
 
 
 def raw_record(raw: pa.Table, row: int, fmt: str) -> str:

@@ -1,0 +1,172 @@
+"""Export endpoints to CSV or NDJSON, locally or to S3, in the formats the import reads back."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from engagekit.endpoints import _readers as readers
+from engagekit.endpoints._frame import frame_to_table
+from engagekit.endpoints._rules import np_bool
+from engagekit.endpoints._validate import _split
+from engagekit.errors import EngagekitError
+
+if TYPE_CHECKING:
+    from engagekit.project import Project
+
+_ALWAYS = ("Id", "ChannelType", "Address")
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """Where an export went and how many endpoints it holds."""
+
+    path: str
+    format: str
+    rows: int
+
+    def __str__(self) -> str:
+        return f"exported {self.rows:,} endpoints to {self.path} ({self.format})"
+
+
+def export_endpoints(
+    endpoints: pd.DataFrame | Project,
+    dest: str | os.PathLike[str],
+    format: str | None = None,
+) -> ExportReport:
+    """Write endpoints (a frame, any subset, or a project's snapshot) as Pinpoint CSV or NDJSON.
+
+    ``dest`` is a local file or ``s3://bucket/key`` (a key ending in ``/`` gets
+    ``endpoints.csv`` / ``endpoints.ndjson``). The format comes from ``format`` or the
+    extension (default CSV). Columns with no value at all are left out. Importing the file
+    gives back the same endpoints.
+
+        >>> export_endpoints(df[df["ChannelType"] == "EMAIL"], "emails.csv")  # doctest: +SKIP
+    """
+    from engagekit.endpoints._store import read_endpoints
+
+    df = endpoints if isinstance(endpoints, pd.DataFrame) else read_endpoints(endpoints)
+    text = str(dest)
+    fmt = _pick_format(text, format)
+    if text.endswith("/"):
+        text += "endpoints.csv" if fmt == "csv" else "endpoints.ndjson"
+    table = _exportable(frame_to_table(df))
+    data = _csv_bytes(table) if fmt == "csv" else _ndjson_bytes(table)
+    if readers.is_s3(text):
+        bucket, key = readers.split_s3(text)
+        readers.s3_client().put_object(Bucket=bucket, Key=key, Body=data)
+    else:
+        path = Path(text)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return ExportReport(text, fmt, table.num_rows)
+
+
+def _pick_format(dest: str, format: str | None) -> str:
+    if format is not None:
+        value = {"json": "ndjson", "jsonl": "ndjson"}.get(format.lower(), format.lower())
+        if value not in readers.FORMATS:
+            raise EngagekitError(f"format must be 'csv' or 'ndjson', not {format!r}")
+        return value
+    suffix = Path(dest).suffix.lower()
+    return {".json": "ndjson", ".ndjson": "ndjson", ".jsonl": "ndjson"}.get(suffix, "csv")
+
+
+def _exportable(table: pa.Table) -> pa.Table:
+    keep = [
+        name
+        for name in table.column_names
+        if name in _ALWAYS or table.column(name).null_count < table.num_rows
+    ]
+    return table.select(keep)
+
+
+def _iso(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    return pc.strftime(col, "%Y-%m-%dT%H:%M:%SZ")
+
+
+def _csv_cell_lists(col: pa.Array) -> pa.Array:
+    """``list<string>`` to CSV cells: a one-item list is its value, others a JSON array."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    lengths = pc.fill_null(pc.list_value_length(col), -1).to_numpy(zero_copy_only=False)
+    first = pc.list_element(pc.if_else(pc.greater(pc.list_value_length(col), 0), col, None), 0)
+    single = (lengths == 1) & ~np_bool(pc.starts_with(first, "["))
+    out = pc.if_else(pa.array(single), first, pa.scalar(None, pa.string()))
+    multi = np.flatnonzero((lengths >= 0) & ~single)
+    if len(multi):
+        as_json = _json_lists(col.take(pa.array(multi)))
+        values = np.asarray(out.to_numpy(zero_copy_only=False), dtype=object)
+        values[multi] = np.asarray(as_json.to_numpy(zero_copy_only=False), dtype=object)
+        out = pa.array(values, pa.string())
+    return out
+
+
+def _json_lists(col: pa.Array) -> pa.Array:
+    import json
+
+    return pa.array(
+        [None if v is None else json.dumps(v, ensure_ascii=False) for v in col.to_pylist()],
+        pa.string(),
+    )
+
+
+def _csv_bytes(table: pa.Table) -> bytes:
+    arrays = []
+    for name in table.column_names:
+        col = table.column(name)
+        if pa.types.is_list(col.type):
+            col = _csv_cell_lists(col)
+        elif pa.types.is_timestamp(col.type):
+            col = _iso(col)
+        arrays.append(col)
+    out = pa.BufferOutputStream()
+    pacsv.write_csv(pa.Table.from_arrays(arrays, names=table.column_names), out)
+    return out.getvalue().to_pybytes()
+
+
+def _ndjson_bytes(table: pa.Table) -> bytes:
+    """Pinpoint's nested endpoint objects, one per line (written by DuckDB)."""
+    import duckdb
+
+    tree: dict[str, object] = {}
+    for name in table.column_names:
+        col = table.column(name).combine_chunks()
+        if pa.types.is_timestamp(col.type):
+            col = _iso(col)
+        node = tree
+        parts = _split(name)
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})  # type: ignore[assignment]
+        node[parts[-1]] = col
+    nested = _struct(tree)
+    flat = pa.Table.from_arrays(list(nested.flatten()), names=[f.name for f in nested.type])
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "out.ndjson"
+        con = duckdb.connect()
+        try:
+            con.register("endpoints", flat)
+            con.execute(f"COPY endpoints TO '{target}' (FORMAT JSON)")
+        finally:
+            con.close()
+        return target.read_bytes()
+
+
+def _struct(tree: dict[str, object]) -> pa.StructArray:
+    arrays = []
+    names = []
+    for key, value in tree.items():
+        arrays.append(_struct(value) if isinstance(value, dict) else value)
+        names.append(key)
+    return pa.StructArray.from_arrays(arrays, names=names)
