@@ -35,6 +35,15 @@ from engagekit.templates.limits import DEFAULT_LIMITS, ChannelLimits, check_part
 from engagekit.templates.recommendations import RecommendationProvider, RecommenderConfig
 
 ERROR_COLUMN = "render_error"
+#: the parts channel limits apply to (others are never checked, so never hashed)
+LIMITED_PARTS = {
+    ("EMAIL", "Subject"),
+    ("SMS", "Body"),
+    ("PUSH", "Title"),
+    ("PUSH", "Body"),
+    ("VOICE", "Body"),
+    ("CUSTOM", "Payload"),
+}
 
 
 def render_batch(
@@ -77,8 +86,12 @@ def render_batch(
     defaults = template.default_substitutions
     channel = channel_of(template)
     with pinned_now(now):
-        if engine in ("rows", "auto"):
+        if engine == "rows":
             rendered, failed = _render_rows(parts, rows, defaults, row_ids_arr)
+        elif engine == "auto":
+            from engagekit.templates._fast import render_fast
+
+            rendered, failed = render_fast(parts, rows, defaults, row_ids_arr)
         else:
             raise ValueError(f"engine must be 'auto' or 'rows', got {engine!r}")
     if limits is not None:
@@ -88,7 +101,8 @@ def render_batch(
         values[failed != None] = None  # noqa: E711  (a failed message has no parts)
         out[part][take] = values
     errors[take] = np.where(failed != None, failed, errors[take])  # noqa: E711
-    frame = pd.DataFrame({p: pd.Series(v, index=index, dtype="string") for p, v in out.items()})
+    # object columns: copying gigabytes of HTML into Arrow strings would cost more than rendering
+    frame = pd.DataFrame({p: pd.Series(v, index=index, dtype=object) for p, v in out.items()})
     frame[ERROR_COLUMN] = pd.Series(errors, index=index, dtype="string")
     if channel == "SMS" and "Body" in frame:
         frame["Encoding"], frame["Segments"] = sms_columns(frame["Body"])
@@ -128,6 +142,8 @@ def _check_limits(
 ) -> None:
     """Check each distinct rendered value once; record the first failure per row."""
     for part, values in rendered.items():
+        if (channel, part) not in LIMITED_PARTS:
+            continue
         codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
         bad: dict[int, str] = {}
         for k, text in enumerate(uniques):

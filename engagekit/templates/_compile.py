@@ -177,6 +177,15 @@ def _section(this: Any, options: dict, context: Any = None, *args: Any, **kwargs
     return options["fn"](context)
 
 
+def _unless(this: Any, options: dict, context: Any = None, *args: Any, **kwargs: Any) -> Any:
+    """``unless`` with ``{{else}}`` (pybars3's ignores the else branch)."""
+    if callable(context):
+        context = context(this)
+    if isinstance(context, (list, tuple)):
+        context = len(context) > 0
+    return options["inverse"](this) if context else options["fn"](this)
+
+
 def _or_name(this: Any, value: Any, name: str) -> Any:
     """A bare word in a name slot (``tz=America/Los_Angeles``): the variable, else the word."""
     return name if value is None else value
@@ -196,7 +205,9 @@ def _lookup(this: Any, context: Any, key: Any = None) -> Any:
 
 
 CORE_HELPERS: dict[str, Callable[..., Any]] = {
+    **_pc._pybars_["helpers"],
     "each": _each,
+    "unless": _unless,
     "blockHelperMissing": _section,
     P.SECTION_HELPER: _section,
     P.OR_NAME_HELPER: _or_name,

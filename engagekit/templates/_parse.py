@@ -74,7 +74,8 @@ _TOKEN = re.compile(
     | (?P<close>\))
     | (?P<key>[A-Za-z_@][\w\-@]*)=(?!=)
     | (?P<num>-?\d+(?:\.\d+)?)(?=[\s)]|$)
-    | (?P<path>(?:\[[^\]]*\]|[^\s()=\[\]]+)(?:(?:\.|/)(?:\[[^\]]*\]|[^\s()=./\[\]]+))*[./]?)
+    | (?P<path>(?:\.\./|\./)*@?(?:\[[^\]]*\]|[^\s()=./\[\]]+)
+        (?:[./](?:\[[^\]]*\]|[^\s()=./\[\]]+))*|\.\.|\.)
     )""",
     re.VERBOSE,
 )
@@ -157,9 +158,9 @@ def parse_path(text: str) -> Path:
         data = True
         rest = rest[1:]
     up = 0
-    while rest.startswith("../"):
-        up += 1
-        rest = rest[3:]
+    while rest.startswith(("../", "./")):
+        up += rest.startswith("../")
+        rest = rest[3:] if rest.startswith("../") else rest[2:]
     if rest in ("..",):
         return Path((), up + 1, data, text)
     segments: list[str] = []
