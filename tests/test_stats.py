@@ -25,6 +25,7 @@ from statsmodels.stats.proportion import (
 from statsmodels.stats.proportion import (
     test_proportions_2indep as sm_test_proportions_2indep,
 )
+from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from engagekit.errors import EngagekitError
 from engagekit.stats import (
@@ -32,6 +33,7 @@ from engagekit.stats import (
     CupedStats,
     MeanStats,
     ProportionStats,
+    RatioStats,
     StatsInputError,
     analyze,
     analyze_stats,
@@ -40,6 +42,7 @@ from engagekit.stats import (
     compare_cuped,
     compare_means,
     compare_proportions,
+    compare_ratios,
     cuped_theta,
     holm,
     plan_mde,
@@ -504,6 +507,82 @@ def test_cuped_theta_is_nan_without_covariate_variance():
     assert math.isnan(cuped_theta(c, c))
 
 
+# --- ratio metrics --------------------------------------------------------------------------------
+
+
+def test_ratio_with_unit_denominators_is_the_unequal_variance_z_test():
+    rng = _rng(21)
+    t, c = rng.exponential(2.0, 300), rng.exponential(1.8, 250)
+    r = compare_ratios(
+        RatioStats.from_values(t, np.ones_like(t)), RatioStats.from_values(c, np.ones_like(c))
+    )
+    ref = CompareMeans(DescrStatsW(t), DescrStatsW(c))
+    stat, p = ref.ztest_ind(usevar="unequal")
+    assert r.statistic == pytest.approx(stat, rel=1e-9)
+    assert r.p_value == pytest.approx(p, rel=1e-9)
+    assert (r.ci_low, r.ci_high) == pytest.approx(ref.zconfint_diff(usevar="unequal"), rel=1e-9)
+    assert r.method.startswith("delta-method ratio")
+
+
+def test_ratio_variance_matches_a_bootstrap_of_users():
+    rng = _rng(22)
+    sessions = rng.poisson(3.0, 4000) + 1.0
+    revenue = sessions * rng.gamma(2.0, 1.5, 4000) * (rng.random(4000) < 0.3)
+    stats_ = RatioStats.from_values(revenue, sessions)
+    assert stats_.ratio == pytest.approx(revenue.sum() / sessions.sum(), rel=1e-12)
+    assert stats_.covariance == pytest.approx(np.cov(revenue, sessions)[0, 1], rel=1e-9)
+    boot = []
+    for _ in range(400):
+        i = rng.integers(0, 4000, 4000)
+        boot.append(revenue[i].sum() / sessions[i].sum())
+    assert math.sqrt(stats_.ratio_variance) == pytest.approx(np.std(boot), rel=0.12)
+
+
+def test_ratio_with_a_zero_denominator_is_undefined_with_a_reason():
+    r = compare_ratios(
+        RatioStats.from_values([1.0, 2.0], [1.0, 1.0]), RatioStats.from_values([0.0, 0.0], [0, 0])
+    )
+    assert math.isnan(r.p_value)
+    assert "denominator sums to zero in 'control'" in r.reason
+
+
+def test_analyze_takes_ratio_metrics():
+    df = _experiment(6)
+    df["sessions_plus"] = df["sessions"] + 1
+    table = analyze(
+        df,
+        arm="treatment_id",
+        metrics={"converted": "proportion"},
+        ratios={"revenue_per_session": ("revenue", "sessions_plus")},
+    )
+    row = table[table.metric == "revenue_per_session"].iloc[0]
+    sub = df[df.treatment_id == row["arm"]]
+    assert row["mean"] == pytest.approx(sub.revenue.sum() / sub.sessions_plus.sum(), rel=1e-12)
+    assert row["method"].startswith("delta-method ratio")
+    with pytest.raises(StatsInputError, match="named both as a metric and as a ratio"):
+        analyze(
+            df,
+            arm="treatment_id",
+            metrics={"revenue": "mean"},
+            ratios={"revenue": ("revenue", "sessions")},
+        )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(finite, finite), max_size=30),
+    st.lists(st.tuples(finite, finite), max_size=30),
+)
+def test_ratio_stats_of_a_concatenation_are_the_sum_of_the_parts(a, b):
+    def build(pairs):
+        return RatioStats.from_values([p[0] for p in pairs], [p[1] for p in pairs])
+
+    whole, parts = build(a + b), build(a) + build(b)
+    assert parts.n == whole.n
+    for field in ("sum_num", "sum_num_sq", "sum_den", "sum_den_sq", "sum_num_den"):
+        assert getattr(parts, field) == pytest.approx(getattr(whole, field), rel=1e-9, abs=1e-3)
+
+
 # --- sequential (always-valid) --------------------------------------------------------------------
 
 
@@ -534,10 +613,10 @@ def test_sequential_intervals_are_wider_and_keep_the_fixed_horizon_numbers():
 
 
 def test_sequential_coverage_under_daily_looks_stays_above_nominal():
-    """Simulated A/A+effect experiments looked at 20 times: the confidence sequence must cover
+    """Simulated experiments looked at 12 times: the confidence sequence must cover
     the true difference at every look in >= 95% of them; the fixed-horizon interval does not."""
     rng = _rng(2026)
-    reps, looks, per_look, effect = 400, 20, 100, 0.2
+    reps, looks, per_look, effect = 250, 12, 150, 0.2
     t = rng.normal(effect, 1.0, size=(reps, looks * per_look))
     c = rng.normal(0.0, 1.5, size=(reps, looks * per_look))
     seq_ok = np.ones(reps, dtype=bool)
@@ -751,3 +830,17 @@ def test_adjusted_p_values_are_ordered_raw_bh_holm(p):
     order = np.argsort(raw, kind="stable")
     assert (np.diff(h[order]) >= -1e-15).all()
     assert (np.diff(b[order]) >= -1e-15).all()
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["_sufficient", "_compare", "_multiple", "_srm", "_power", "_sequential", "_frame", ""],
+)
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module("engagekit.stats" + (f".{module}" if module else ""))
+    result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0

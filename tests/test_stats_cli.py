@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -24,6 +25,7 @@ def experiment_csv(tmp_path: Path) -> Path:
             "converted": (rng.random(n) < np.where(arm == "0", 0.15, 0.10)).astype(int),
             "spend": pre + rng.exponential(1.0, n) + (arm == "0") * 0.2,
             "spend_pre": pre,
+            "orders": rng.poisson(1.0, n) + 1,
         }
     )
     path = tmp_path / "users.csv"
@@ -54,6 +56,19 @@ def test_analyze_prints_the_lift_table_as_json(experiment_csv, capsys):
     assert rows[0]["method"].startswith("Newcombe")
     assert rows[1]["method"].startswith("CUPED")
     assert "no sample ratio mismatch" in err
+
+
+def test_analyze_takes_ratio_metrics(experiment_csv, capsys):
+    rc = main(
+        ["stats", "analyze", str(experiment_csv), "--ratio", "aov=spend/orders", "--format", "csv"]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0
+    table = pd.read_csv(io.StringIO(out))
+    assert table.loc[0, "metric"] == "aov"
+    assert table.loc[0, "method"].startswith("delta-method ratio")
+    assert main(["stats", "analyze", str(experiment_csv), "--ratio", "aov=spend"]) == 1
+    assert "NAME=NUMERATOR/DENOMINATOR" in capsys.readouterr().err
 
 
 def test_analyze_without_metrics_explains_what_to_pass(experiment_csv, capsys):

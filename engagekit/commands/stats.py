@@ -50,7 +50,15 @@ def _emit(table: pd.DataFrame, fmt: str) -> None:
 def _cmd_analyze(args: argparse.Namespace) -> int:
     frame = _read(args.file)
     metrics = _pairs(args.metric, "--metric")
-    if not metrics:
+    ratios: dict[str, tuple[str, str]] = {}
+    for name, spec in _pairs(args.ratio, "--ratio").items():
+        num, sep, den = spec.partition("/")
+        if not sep or not num or not den:
+            raise StatsInputError(
+                f"--ratio must look like NAME=NUMERATOR/DENOMINATOR, got {spec!r}"
+            )
+        ratios[name] = (num, den)
+    if not metrics and not ratios:
         raise StatsInputError("name at least one metric, e.g. --metric conversion=proportion")
     pre: str | dict[str, str] | None = None
     if args.pre:
@@ -68,6 +76,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         between_treatments=args.between_treatments,
         sequential_looks=args.sequential,
         n_star=args.n_star,
+        ratios=ratios,
     )
     check = stats.srm(frame, arm=args.arm)
     columns = stats.TABLE_COLUMNS if args.all_columns else stats.TABLE_COLUMNS[:17]
@@ -132,6 +141,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         metavar="COLUMN=KIND",
         help="metric column and kind (mean | proportion); repeatable",
+    )
+    a.add_argument(
+        "--ratio",
+        action="append",
+        metavar="NAME=NUM/DEN",
+        help="ratio metric of two columns (delta method), e.g. rps=revenue/sessions; repeatable",
     )
     a.add_argument(
         "--pre",

@@ -1,13 +1,15 @@
 """Experiment statistics: honest A/B results against a holdout, from sufficient statistics.
 
 Inputs are value objects of sums (:class:`MeanStats`, :class:`ProportionStats`,
-:class:`CupedStats`) that add across partitions; outputs are :class:`Comparison` results that
-name the method behind every number and the reason for every NaN.
+:class:`CupedStats`, :class:`RatioStats`) that add across partitions; outputs are
+:class:`Comparison` results that name the method behind every number and the reason for every
+NaN.
 
 ========================  ==================================================================
 compare_means             Welch t-test, Welch–Satterthwaite df; relative lift by delta method
 compare_proportions       Newcombe hybrid score interval + pooled z-test, or Wald z
 compare_cuped             CUPED with a pre-period covariate, theta pooled over arms
+compare_ratios            ratio metrics (revenue per session) by the delta method, z interval
 sequential                always-valid intervals: Howard et al. normal-mixture CS (n_star)
 holm / benjamini_hochberg multiple-comparison corrections across treatments and metrics
 srm                       sample-ratio-mismatch chi-square, flagged below p = 0.001
@@ -26,6 +28,7 @@ from engagekit.stats._compare import (
     compare_cuped,
     compare_means,
     compare_proportions,
+    compare_ratios,
     cuped_theta,
     newcombe_interval,
     wilson_interval,
@@ -44,7 +47,7 @@ from engagekit.stats._sequential import (
     sequential,
 )
 from engagekit.stats._srm import DEFAULT_SRM_THRESHOLD, srm, srm_table
-from engagekit.stats._sufficient import CupedStats, MeanStats, ProportionStats
+from engagekit.stats._sufficient import CupedStats, MeanStats, ProportionStats, RatioStats
 
 __all__ = [
     "DEFAULT_N_STAR",
@@ -55,6 +58,7 @@ __all__ = [
     "MeanStats",
     "PowerPlan",
     "ProportionStats",
+    "RatioStats",
     "SrmResult",
     "StatsInputError",
     "always_valid_p_value",
@@ -66,6 +70,7 @@ __all__ = [
     "compare_cuped",
     "compare_means",
     "compare_proportions",
+    "compare_ratios",
     "confidence_sequence_halfwidth",
     "cuped_theta",
     "holm",

@@ -15,7 +15,7 @@ from scipy import stats as _sp
 
 from engagekit.stats._errors import StatsInputError
 from engagekit.stats._results import NAN, Comparison
-from engagekit.stats._sufficient import CupedStats, MeanStats, ProportionStats
+from engagekit.stats._sufficient import CupedStats, MeanStats, ProportionStats, RatioStats
 
 WELCH = "Welch t-test (Welch–Satterthwaite df)"
 REL_T = "relative lift: delta method, t interval"
@@ -449,4 +449,103 @@ def compare_cuped(
             "adjusted_mean": m_t - th * (treatment.pre.mean - pooled_x),
             "adjusted_mean_control": m_c - th * (control.pre.mean - pooled_x),
         },
+    )
+
+
+def compare_ratios(
+    treatment: RatioStats,
+    control: RatioStats,
+    *,
+    alpha: float = 0.05,
+    metric: str = "",
+    arm_name: str = "treatment",
+    control_name: str = "control",
+) -> Comparison:
+    """Difference of two ratio metrics by the delta method (Deng, Knoblich & Lu 2018), z interval.
+
+    Each arm's ratio ``sum(num) / sum(den)`` gets a delta-method variance from the per-user
+    sums and cross-products (users are the independent units); the difference and the relative
+    lift ``R_t / R_c - 1`` then use normal intervals.
+
+        >>> t = RatioStats.from_values([3.0, 1.0, 4.0, 0.0], [2.0, 1.0, 2.0, 1.0])
+        >>> c = RatioStats.from_values([1.0, 2.0, 0.0, 1.0], [2.0, 2.0, 1.0, 1.0])
+        >>> r = compare_ratios(t, c)
+        >>> round(r.diff, 4), r.method.split(" (")[0]
+        (0.6667, 'delta-method ratio')
+    """
+    _check_alpha(alpha)
+    method = (
+        "delta-method ratio (Deng et al. 2018), z-test and z interval; "
+        "relative lift: delta method, z interval"
+    )
+    n_t, n_c = treatment.n, control.n
+    r_t, r_c = treatment.ratio, control.ratio
+    small = _too_small(n_t, n_c, arm_name, control_name, 2)
+    if small:
+        return _blank(
+            metric, arm_name, control_name, "ratio", n_t, n_c, r_t, r_c, alpha, method, small
+        )
+    zero_den = [
+        name for name, s in ((arm_name, treatment), (control_name, control)) if s.sum_den == 0
+    ]
+    if zero_den:
+        return _blank(
+            metric,
+            arm_name,
+            control_name,
+            "ratio",
+            n_t,
+            n_c,
+            r_t,
+            r_c,
+            alpha,
+            method,
+            f"the denominator sums to zero in {', '.join(map(repr, zero_den))}: "
+            "the ratio is undefined",
+        )
+    v_t, v_c = treatment.ratio_variance, control.ratio_variance
+    diff = r_t - r_c
+    se2 = v_t + v_c
+    if not se2 > 0:
+        blank = _blank(
+            metric,
+            arm_name,
+            control_name,
+            "ratio",
+            n_t,
+            n_c,
+            r_t,
+            r_c,
+            alpha,
+            method,
+            "zero variance in both arms: no interval or p-value",
+        )
+        return blank
+    se = math.sqrt(se2)
+    z = _z(alpha)
+    stat = diff / se
+    rel, rel_se, rel_reason = _relative(diff, r_c, se2, v_c, -v_c)
+    return Comparison(
+        metric=metric,
+        arm=arm_name,
+        control=control_name,
+        kind="ratio",
+        n=n_t,
+        n_control=n_c,
+        mean=r_t,
+        mean_control=r_c,
+        diff=diff,
+        se=se,
+        ci_low=diff - z * se,
+        ci_high=diff + z * se,
+        rel_lift=rel,
+        rel_se=rel_se,
+        rel_ci_low=rel - z * rel_se,
+        rel_ci_high=rel + z * rel_se,
+        p_value=float(2.0 * _sp.norm.sf(abs(stat))),
+        statistic=stat,
+        df=math.inf,
+        alpha=alpha,
+        method=method,
+        reason=rel_reason,
     )

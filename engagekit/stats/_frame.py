@@ -9,15 +9,20 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from engagekit.stats._compare import compare_cuped, compare_means, compare_proportions
+from engagekit.stats._compare import (
+    compare_cuped,
+    compare_means,
+    compare_proportions,
+    compare_ratios,
+)
 from engagekit.stats._errors import StatsInputError
 from engagekit.stats._multiple import benjamini_hochberg, holm
 from engagekit.stats._results import Comparison
 from engagekit.stats._sequential import DEFAULT_N_STAR, sequential
-from engagekit.stats._sufficient import CupedStats, MeanStats, ProportionStats
+from engagekit.stats._sufficient import CupedStats, MeanStats, ProportionStats, RatioStats
 
 Kind = Literal["mean", "proportion"]
-ArmStats = MeanStats | ProportionStats | CupedStats
+ArmStats = MeanStats | ProportionStats | CupedStats | RatioStats
 
 TABLE_COLUMNS = [
     "metric",
@@ -66,29 +71,47 @@ def arm_stats(
     frame: pd.DataFrame,
     *,
     arm: str = "arm",
-    metrics: Mapping[str, Kind],
+    metrics: Mapping[str, Kind] | None = None,
     pre: str | Mapping[str, str] | None = None,
+    ratios: Mapping[str, tuple[str, str]] | None = None,
 ) -> dict[str, dict[str, ArmStats]]:
     """Sufficient statistics per metric and arm: ``{metric: {arm: stats}}``.
 
     Missing metric values are left out of that metric's count (so ``n`` may differ between
     metrics); proportion metrics must hold 0/1 or booleans. With ``pre`` (one covariate column
     for every mean metric, or ``{metric: column}``) the metric gets :class:`CupedStats`.
-    One vectorised group-by per metric; the frame is not modified.
+    ``ratios`` maps a name to ``(numerator column, denominator column)`` and gets
+    :class:`RatioStats`. One vectorised group-by per metric; the frame is not modified.
     """
+    metrics = dict(metrics or {})
+    ratios = dict(ratios or {})
     if arm not in frame.columns:
         raise StatsInputError(
             f"no arm column {arm!r} in the frame (columns: {', '.join(map(str, frame.columns))})",
             column=arm,
         )
-    for kind_name, kind in metrics.items():
+    for name, kind in metrics.items():
         if kind not in ("mean", "proportion"):
             raise StatsInputError(
-                f"metric {kind_name!r} has kind {kind!r}; use 'mean' or 'proportion'",
-                column=kind_name,
+                f"metric {name!r} has kind {kind!r}; use 'mean' or 'proportion' (and ratios= "
+                "for a ratio of two columns)",
+                column=name,
             )
+    clash = sorted(set(metrics) & set(ratios))
+    if clash:
+        raise StatsInputError(f"{', '.join(clash)} named both as a metric and as a ratio")
     pre_cols = _pre_columns(metrics, pre)
-    needed = set(metrics) | set(pre_cols.values())
+    # (name, kind, y column, x column): x is the CUPED covariate or the ratio's denominator
+    specs: list[tuple[str, str, str, str | None]] = [
+        (m, "cuped" if m in pre_cols else k, m, pre_cols.get(m)) for m, k in metrics.items()
+    ]
+    for name, pair in ratios.items():
+        if len(pair) != 2:
+            raise StatsInputError(
+                f"ratio {name!r} must be (numerator column, denominator column), got {pair!r}"
+            )
+        specs.append((name, "ratio", pair[0], pair[1]))
+    needed = {c for _, _, y, x in specs for c in (y, x) if c is not None}
     missing = sorted(c for c in needed if c not in frame.columns)
     if missing:
         raise StatsInputError(
@@ -103,34 +126,40 @@ def arm_stats(
             "experiment cannot be compared: drop them or give them their arm",
             column=arm,
         )
-    arms = frame[arm].astype("string")
+    arms = frame[arm].astype("string").to_numpy(dtype=object)
+    all_arms = sorted({str(a) for a in arms})
     out: dict[str, dict[str, ArmStats]] = {}
-    for metric, kind in metrics.items():
-        y = _numeric(frame[metric], metric)
-        x = _numeric(frame[pre_cols[metric]], pre_cols[metric]) if metric in pre_cols else None
+    for name, kind, y_col, x_col in specs:
+        y = _numeric(frame[y_col], y_col)
+        x = _numeric(frame[x_col], x_col) if x_col is not None else None
         keep = ~np.isnan(y) if x is None else ~(np.isnan(y) | np.isnan(x))
         if kind == "proportion":
             bad = keep & (y != 0) & (y != 1)
             if bad.any():
                 raise StatsInputError(
-                    f"proportion metric {metric!r} holds values other than 0/1 "
+                    f"proportion metric {name!r} holds values other than 0/1 "
                     f"(e.g. {y[bad][0]!r}); declare it as 'mean'",
-                    column=metric,
+                    column=name,
                 )
         parts = {"y": y, "yy": y * y}
         if x is not None:
             parts.update(x=x, xx=x * x, xy=x * y)
         data = pd.DataFrame({k: v[keep] for k, v in parts.items()})
-        data["arm"] = arms.to_numpy()[keep]
+        data["arm"] = arms[keep]
         grouped = data.groupby("arm", sort=True)
         sums = grouped.sum()
         counts = grouped.size()
-        per_arm: dict[str, ArmStats] = {}
-        for name in counts.index:
-            n = int(counts[name])
-            row = sums.loc[name]
-            if x is not None:
-                per_arm[str(name)] = CupedStats(
+        per_arm: dict[str, ArmStats] = {a: _empty(kind) for a in all_arms}
+        for label in counts.index:
+            n = int(counts[label])
+            row = sums.loc[label]
+            if kind == "proportion":
+                per_arm[str(label)] = ProportionStats(n, round(float(row["y"])))
+            elif kind == "mean":
+                per_arm[str(label)] = MeanStats(n, float(row["y"]), float(row["yy"]))
+            else:
+                cls = CupedStats if kind == "cuped" else RatioStats
+                per_arm[str(label)] = cls(
                     n,
                     float(row["y"]),
                     float(row["yy"]),
@@ -138,21 +167,16 @@ def arm_stats(
                     float(row["xx"]),
                     float(row["xy"]),
                 )
-            elif kind == "proportion":
-                per_arm[str(name)] = ProportionStats(n, round(float(row["y"])))
-            else:
-                per_arm[str(name)] = MeanStats(n, float(row["y"]), float(row["yy"]))
-        # arms with no usable value for this metric still exist, with n = 0
-        for name in arms.unique():
-            if str(name) not in per_arm:
-                per_arm[str(name)] = _empty(kind, x is not None)
-        out[metric] = per_arm
+        out[name] = per_arm
     return out
 
 
-def _empty(kind: str, cuped: bool) -> ArmStats:
-    if cuped:
+def _empty(kind: str) -> ArmStats:
+    """Statistics of an arm with no usable value for a metric (n = 0)."""
+    if kind == "cuped":
         return CupedStats(0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    if kind == "ratio":
+        return RatioStats(0, 0.0, 0.0, 0.0, 0.0, 0.0)
     return ProportionStats(0, 0) if kind == "proportion" else MeanStats(0, 0.0, 0.0)
 
 
@@ -181,6 +205,8 @@ def compare(
         return compare_cuped(treatment, control, **labels)  # type: ignore[arg-type]
     if isinstance(treatment, ProportionStats) and isinstance(control, ProportionStats):
         return compare_proportions(treatment, control, method=proportion_method, **labels)  # type: ignore[arg-type]
+    if isinstance(treatment, RatioStats) and isinstance(control, RatioStats):
+        return compare_ratios(treatment, control, **labels)  # type: ignore[arg-type]
     if isinstance(treatment, MeanStats) and isinstance(control, MeanStats):
         return compare_means(treatment, control, **labels)  # type: ignore[arg-type]
     raise StatsInputError(
@@ -256,12 +282,15 @@ def analyze(
     between_treatments: bool = False,
     sequential_looks: bool = False,
     n_star: float = DEFAULT_N_STAR,
+    ratios: Mapping[str, tuple[str, str]] | None = None,
 ) -> pd.DataFrame:
     """Analyse an experiment from a per-user frame: one tidy row per metric and treatment.
 
     ``metrics`` maps column -> ``"mean"`` or ``"proportion"``; ``pre`` adds CUPED with a
-    pre-period covariate. Each row carries ``method`` (how its numbers were computed) and
-    ``reason`` (why a number is NaN). See :func:`analyze_stats` for the options.
+    pre-period covariate; ``ratios`` maps a name to ``(numerator, denominator)`` columns for
+    ratio metrics such as revenue per session (delta method). Each row carries ``method`` (how
+    its numbers were computed) and ``reason`` (why a number is NaN). See :func:`analyze_stats`
+    for the options.
 
         >>> df = pd.DataFrame({"arm": ["holdout"] * 4 + ["A"] * 4,
         ...                    "converted": [0, 0, 1, 0, 1, 0, 1, 1]})
@@ -269,12 +298,12 @@ def analyze(
         >>> t.loc[0, "arm"], float(t.loc[0, "mean"]), float(t.loc[0, "diff"])
         ('A', 0.75, 0.5)
     """
-    if not metrics:
+    if not metrics and not ratios:
         raise StatsInputError(
             "metrics must name at least one column, e.g. {'conversion': 'proportion', "
             "'spend': 'mean'}"
         )
-    stats = arm_stats(frame, arm=arm, metrics=metrics, pre=pre)
+    stats = arm_stats(frame, arm=arm, metrics=metrics, pre=pre, ratios=ratios)
     return analyze_stats(
         stats,
         control=control,

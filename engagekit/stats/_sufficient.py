@@ -271,3 +271,103 @@ class CupedStats:
         if self.n < 2:
             return math.nan
         return (self.sum_xy - self.sum_x * self.sum / self.n) / (self.n - 1)
+
+
+@dataclass(frozen=True)
+class RatioStats:
+    """Sufficient statistics of a ratio metric ``sum(num) / sum(den)`` over ``n`` users.
+
+    For metrics whose unit is not the randomised user, e.g. revenue per session or clicks per
+    delivered message: the ratio of two per-user sums. The cross-product feeds the delta method.
+
+        >>> r = RatioStats.from_values(num=[10.0, 0.0, 5.0], den=[2.0, 1.0, 1.0])
+        >>> r.ratio
+        3.75
+    """
+
+    n: int
+    sum_num: float
+    sum_num_sq: float
+    sum_den: float
+    sum_den_sq: float
+    sum_num_den: float
+
+    def __post_init__(self) -> None:
+        if self.n < 0:
+            raise StatsInputError(f"n must be >= 0, got {self.n}")
+
+    @classmethod
+    def from_values(
+        cls,
+        num: Iterable[float] | np.ndarray,
+        den: Iterable[float] | np.ndarray,
+        *,
+        dropna: bool = False,
+    ) -> RatioStats:
+        """Build from per-user numerators and denominators (one pair per user)."""
+        c = CupedStats.from_values(y=num, x=den, dropna=dropna)
+        return cls(c.n, c.sum, c.sum_sq, c.sum_x, c.sum_x_sq, c.sum_xy)
+
+    @classmethod
+    def from_aggregates(
+        cls,
+        n: int,
+        sum_num: float,
+        sum_num_sq: float,
+        sum_den: float,
+        sum_den_sq: float,
+        sum_num_den: float,
+    ) -> RatioStats:
+        """Build from aggregates computed elsewhere."""
+        return cls(
+            int(n),
+            float(sum_num),
+            float(sum_num_sq),
+            float(sum_den),
+            float(sum_den_sq),
+            float(sum_num_den),
+        )
+
+    def __add__(self, other: object) -> RatioStats:
+        if not isinstance(other, RatioStats):
+            return NotImplemented
+        return RatioStats(
+            self.n + other.n,
+            self.sum_num + other.sum_num,
+            self.sum_num_sq + other.sum_num_sq,
+            self.sum_den + other.sum_den,
+            self.sum_den_sq + other.sum_den_sq,
+            self.sum_num_den + other.sum_num_den,
+        )
+
+    @property
+    def num(self) -> MeanStats:
+        """The numerator's per-user statistics."""
+        return MeanStats(self.n, self.sum_num, self.sum_num_sq)
+
+    @property
+    def den(self) -> MeanStats:
+        """The denominator's per-user statistics."""
+        return MeanStats(self.n, self.sum_den, self.sum_den_sq)
+
+    @property
+    def ratio(self) -> float:
+        """``sum(num) / sum(den)``; NaN when the denominator sums to zero."""
+        return self.sum_num / self.sum_den if self.sum_den != 0 else math.nan
+
+    @property
+    def covariance(self) -> float:
+        """Sample covariance of numerator and denominator (ddof=1); NaN when n < 2."""
+        if self.n < 2:
+            return math.nan
+        return (self.sum_num_den - self.sum_num * self.sum_den / self.n) / (self.n - 1)
+
+    @property
+    def ratio_variance(self) -> float:
+        """Delta-method variance of :attr:`ratio` (not per user: already divided by n)."""
+        if self.n < 2 or self.sum_den == 0:
+            return math.nan
+        m, d = self.num.mean, self.den.mean
+        r = m / d
+        inner = self.num.variance - 2.0 * r * self.covariance + r * r * self.den.variance
+        return max(inner, 0.0) / (d * d * self.n)
