@@ -22,11 +22,14 @@ SESSION_STOP = {
         "model": "iPhone15,2",
         "platform": {"name": "ios", "version": "17.1"},
     },
-    "session": {"session_id": "s-1", "start_timestamp": 1762163400000,
-                "stop_timestamp": 1762164000000},
+    "session": {
+        "session_id": "s-1",
+        "start_timestamp": 1762163400000,
+        "stop_timestamp": 1762164000000,
+    },
     "attributes": {"campaign_id": "spring", "treatment_id": "0", "screen": "home"},
     "metrics": {"_quantity": 2, "dwell": 3.5},
-}  # fmt: skip
+}
 
 
 def test_pinpoint_json_becomes_flat_row_with_promoted_keys():
@@ -45,8 +48,15 @@ def test_lake_row_converts_back_to_the_same_pinpoint_json(project):
     append_events(project, [SESSION_STOP])
     row = read_events(project).iloc[0].to_dict()
     back = to_pinpoint(row)
-    for key in ("event_type", "event_timestamp", "arrival_timestamp", "application", "session",
-                "attributes", "metrics"):  # fmt: skip
+    for key in (
+        "event_type",
+        "event_timestamp",
+        "arrival_timestamp",
+        "application",
+        "session",
+        "attributes",
+        "metrics",
+    ):
         assert back[key] == SESSION_STOP[key], key
     assert back["device"] == SESSION_STOP["device"]
     assert back["client"] == SESSION_STOP["client"]
@@ -77,18 +87,25 @@ def test_invalid_events_are_rejected_with_reasons_into_a_file(project):
         {"event_type": "", "event_timestamp": 1762164000000, "endpoint_id": "e"},
         {"event_type": "x", "event_timestamp": "yesterday", "endpoint_id": "e"},
         {"event_type": "x", "event_timestamp": 1762164000000},
-        {"event_type": "x", "event_timestamp": 1762164000000, "endpoint_id": "e",
-         "metrics": {"n": "many"}},
+        {
+            "event_type": "x",
+            "event_timestamp": 1762164000000,
+            "endpoint_id": "e",
+            "metrics": {"n": "many"},
+        },
         "not an object",
         SESSION_STOP,
-    ]  # fmt: skip
+    ]
     report = append_events(project, bad)
     assert report.accepted == 1
     assert report.rejected == 5
     assert report.reasons == {
-        "MISSING_EVENT_TYPE": 1, "BAD_TIMESTAMP": 1, "MISSING_IDENTITY": 1, "BAD_METRIC": 1,
+        "MISSING_EVENT_TYPE": 1,
+        "BAD_TIMESTAMP": 1,
+        "MISSING_IDENTITY": 1,
+        "BAD_METRIC": 1,
         "NOT_AN_OBJECT": 1,
-    }  # fmt: skip
+    }
     lines = [json.loads(x) for x in report.rejects_path.read_text().splitlines()]
     assert [x["row"] for x in lines] == [0, 1, 2, 3, 4]
     assert lines[1]["record"]["event_timestamp"] == "yesterday"

@@ -53,9 +53,18 @@ REJECTS_DIR = "events_rejects"
 FUTURE_TOLERANCE = timedelta(days=1)
 _HASH_KEYS = ("engagekit-evt-00", "engagekit-evt-01")
 _ID_COLUMNS = (
-    "event_type", "endpoint_id", "user_id", "client_id", "session_id", "campaign_id", "run_id",
-    "treatment_id", "journey_id", "message_id", "product_id",
-)  # fmt: skip
+    "event_type",
+    "endpoint_id",
+    "user_id",
+    "client_id",
+    "session_id",
+    "campaign_id",
+    "run_id",
+    "treatment_id",
+    "journey_id",
+    "message_id",
+    "product_id",
+)
 
 #: Reject reasons, with what they mean.
 REJECT_REASONS = {
@@ -320,11 +329,17 @@ def _validate(
             continue
         ts, bad = _to_timestamps(s)
         if name == "event_timestamp":
-            flag(bad | ts.isna().to_numpy(), "BAD_TIMESTAMP",
-                 "event_timestamp must be Unix milliseconds or ISO 8601")  # fmt: skip
+            flag(
+                bad | ts.isna().to_numpy(),
+                "BAD_TIMESTAMP",
+                "event_timestamp must be Unix milliseconds or ISO 8601",
+            )
             limit = pd.Timestamp(now) + FUTURE_TOLERANCE
-            flag((ts > limit).fillna(False).to_numpy(dtype=bool), "FUTURE_TIMESTAMP",
-                 f"event_timestamp is after {limit.isoformat()}")  # fmt: skip
+            flag(
+                (ts > limit).fillna(False).to_numpy(dtype=bool),
+                "FUTURE_TIMESTAMP",
+                f"event_timestamp is after {limit.isoformat()}",
+            )
         elif name == "arrival_timestamp":
             flag(bad, "BAD_ARRIVAL_TIMESTAMP", "arrival_timestamp must be Unix ms or ISO 8601")
             ts = ts.where(ts.notna(), pd.Timestamp(now).tz_convert("UTC"))
@@ -351,8 +366,11 @@ def _validate(
     etype = arrays["event_type"]
     type_len = np.asarray(pc.utf8_length(etype).fill_null(0))
     flag(type_len == 0, "MISSING_EVENT_TYPE", "event_type is missing or empty")
-    flag(type_len > MAX_EVENT_TYPE_LENGTH, "EVENT_TYPE_TOO_LONG",
-         f"event_type is longer than {MAX_EVENT_TYPE_LENGTH} characters")  # fmt: skip
+    flag(
+        type_len > MAX_EVENT_TYPE_LENGTH,
+        "EVENT_TYPE_TOO_LONG",
+        f"event_type is longer than {MAX_EVENT_TYPE_LENGTH} characters",
+    )
     ident = np.zeros(n, bool)
     for name in ("endpoint_id", "user_id", "client_id"):
         ident |= np.asarray(pc.is_valid(arrays[name]))
@@ -367,8 +385,11 @@ def _validate(
         if "key" in checks:
             flag(checks["key"], "KEY_TOO_LONG", f"a name is longer than {MAX_KEY_LENGTH}")
     if "value" in a:
-        flag(a["value"], "VALUE_TOO_LONG",
-             f"an attribute value is longer than {MAX_ATTRIBUTE_VALUE_LENGTH}")  # fmt: skip
+        flag(
+            a["value"],
+            "VALUE_TOO_LONG",
+            f"an attribute value is longer than {MAX_ATTRIBUTE_VALUE_LENGTH}",
+        )
     if "value" in m:
         flag(m["value"], "BAD_METRIC", "a metric value is not a finite number")
     if erased:
@@ -400,10 +421,12 @@ def _derive_ids(table: pa.Table) -> pa.Array:
     parts["event_timestamp"] = pd.Series(
         sub.column("event_timestamp").cast(pa.int64()).to_numpy(zero_copy_only=False)
     )
-    parts["attributes"] = pd.Series([repr(sorted(v)) if v else "" for v in
-                                     sub.column("attributes").to_pylist()])  # fmt: skip
-    parts["metrics"] = pd.Series([repr(sorted(v)) if v else "" for v in
-                                  sub.column("metrics").to_pylist()])  # fmt: skip
+    parts["attributes"] = pd.Series(
+        [repr(sorted(v)) if v else "" for v in sub.column("attributes").to_pylist()]
+    )
+    parts["metrics"] = pd.Series(
+        [repr(sorted(v)) if v else "" for v in sub.column("metrics").to_pylist()]
+    )
     key_frame = pd.DataFrame(parts)
     h1 = pd.util.hash_pandas_object(key_frame, index=False, hash_key=_HASH_KEYS[0]).to_numpy()
     h2 = pd.util.hash_pandas_object(key_frame, index=False, hash_key=_HASH_KEYS[1]).to_numpy()
@@ -614,8 +637,14 @@ def _write_rejects(
             else:
                 original = None
             line = batch.positions[i] if batch.positions is not None else None
-            entry = {"source": source, "row": i, "line": line, "reason": code,
-                     "message": message, "record": original}  # fmt: skip
+            entry = {
+                "source": source,
+                "row": i,
+                "line": line,
+                "reason": code,
+                "message": message,
+                "record": original,
+            }
             fh.write(json.dumps(entry, default=str, ensure_ascii=False) + "\n")
     return path
 

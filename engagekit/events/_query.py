@@ -33,12 +33,23 @@ if TYPE_CHECKING:
 
 PLANS_DIR = "plans"
 _PLAN_COLUMNS = {
-    "run_id": "VARCHAR", "campaign": "VARCHAR", "campaign_version": "BIGINT",
-    "treatment_id": "VARCHAR", "holdout": "BOOLEAN", "endpoint_id": "VARCHAR",
-    "user_id": "VARCHAR", "channel_type": "VARCHAR", "address": "VARCHAR",
-    "template": "VARCHAR", "template_version": "BIGINT", "due_at": "TIMESTAMPTZ",
-    "timezone": "VARCHAR", "status": "VARCHAR", "reason": "VARCHAR", "step": "VARCHAR",
-}  # fmt: skip
+    "run_id": "VARCHAR",
+    "campaign": "VARCHAR",
+    "campaign_version": "BIGINT",
+    "treatment_id": "VARCHAR",
+    "holdout": "BOOLEAN",
+    "endpoint_id": "VARCHAR",
+    "user_id": "VARCHAR",
+    "channel_type": "VARCHAR",
+    "address": "VARCHAR",
+    "template": "VARCHAR",
+    "template_version": "BIGINT",
+    "due_at": "TIMESTAMPTZ",
+    "timezone": "VARCHAR",
+    "status": "VARCHAR",
+    "reason": "VARCHAR",
+    "step": "VARCHAR",
+}
 
 
 def duck_type(t: pa.DataType) -> str:
@@ -69,7 +80,7 @@ def events_source(project: Project, start: Any = None, end: Any = None) -> str:
     """A FROM-clause source for the lake (files pruned to ``[start, end)`` when given)."""
     events_dir = project.store.events_dir
     if start is None and end is None:
-        if not lake_files(events_dir):
+        if not _has_files(events_dir):
             return "(" + _empty_select({f.name: duck_type(f.type) for f in LAKE_SCHEMA}) + ")"
         glob = events_dir / "*" / "*" / "*" / "*" / "*.parquet"
         return f"read_parquet({_quote(glob)}, union_by_name = true)"
@@ -78,6 +89,10 @@ def events_source(project: Project, start: Any = None, end: Any = None) -> str:
         return "(" + _empty_select({f.name: duck_type(f.type) for f in LAKE_SCHEMA}) + ")"
     listing = ", ".join(_quote(f) for f in files)
     return f"read_parquet([{listing}], union_by_name = true)"
+
+
+def _has_files(events_dir: Path) -> bool:
+    return next(events_dir.glob("*/*/*/*/*.parquet"), None) is not None
 
 
 def connect(

@@ -63,8 +63,12 @@ LAKE_SCHEMA: Final = pa.schema(
     ]
 )
 COLUMNS: Final = tuple(LAKE_SCHEMA.names)
-TIMESTAMP_COLUMNS: Final = ("event_timestamp", "arrival_timestamp", "session_start_timestamp",
-                            "session_stop_timestamp")  # fmt: skip
+TIMESTAMP_COLUMNS: Final = (
+    "event_timestamp",
+    "arrival_timestamp",
+    "session_start_timestamp",
+    "session_stop_timestamp",
+)
 FLOAT_COLUMNS: Final = ("quantity", "item_price")
 STRING_COLUMNS: Final = tuple(
     f.name for f in LAKE_SCHEMA if pa.types.is_string(f.type) and f.name != "extra"
@@ -96,17 +100,42 @@ MAX_ATTRIBUTE_VALUE_LENGTH: Final = 1000
 
 #: Event types engagekit and Pinpoint emit (custom types are any other non-empty name).
 STANDARD_EVENT_TYPES: Final = (
-    "_session.start", "_session.stop", "_session.pause", "_session.resume",
-    "_monetization.purchase", "_userauth.sign_in", "_userauth.sign_up", "_userauth.auth_fail",
-    "_campaign.send", "_campaign.opened_notification", "_campaign.received_foreground",
+    "_session.start",
+    "_session.stop",
+    "_session.pause",
+    "_session.resume",
+    "_monetization.purchase",
+    "_userauth.sign_in",
+    "_userauth.sign_up",
+    "_userauth.auth_fail",
+    "_campaign.send",
+    "_campaign.opened_notification",
+    "_campaign.received_foreground",
     "_campaign.received_background",
-    "_email.send", "_email.delivered", "_email.rejected", "_email.hardbounce",
-    "_email.softbounce", "_email.complaint", "_email.open", "_email.click", "_email.unsubscribe",
-    "_SMS.BUFFERED", "_SMS.SUCCESS", "_SMS.FAILURE", "_SMS.OPTOUT", "_SMS.RECEIVED",
-    "_push.send", "_push.delivered", "_push.failure", "_push.open",
-    "_voice.send", "_voice.success", "_voice.failure",
-    "_journey.send", "_custom.send",
-)  # fmt: skip
+    "_email.send",
+    "_email.delivered",
+    "_email.rejected",
+    "_email.hardbounce",
+    "_email.softbounce",
+    "_email.complaint",
+    "_email.open",
+    "_email.click",
+    "_email.unsubscribe",
+    "_SMS.BUFFERED",
+    "_SMS.SUCCESS",
+    "_SMS.FAILURE",
+    "_SMS.OPTOUT",
+    "_SMS.RECEIVED",
+    "_push.send",
+    "_push.delivered",
+    "_push.failure",
+    "_push.open",
+    "_voice.send",
+    "_voice.success",
+    "_voice.failure",
+    "_journey.send",
+    "_custom.send",
+)
 
 
 class Application(BaseModel):
@@ -434,8 +463,13 @@ def to_pinpoint(row: dict[str, Any]) -> dict[str, Any]:
     endpoint: dict[str, Any] = {"Id": val("endpoint_id"), "ChannelType": val("channel_type")}
     if val("user_id") is not None:
         endpoint["User"] = {"UserId": val("user_id")}
-    for key, part in (("application", app), ("client", client), ("device", device),
-                      ("session", session), ("endpoint", endpoint)):  # fmt: skip
+    for key, part in (
+        ("application", app),
+        ("client", client),
+        ("device", device),
+        ("session", session),
+        ("endpoint", endpoint),
+    ):
         part = {k: v for k, v in part.items() if v is not None}
         if part:
             out[key] = part
