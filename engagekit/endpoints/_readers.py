@@ -235,12 +235,11 @@ def column_problem(name: str) -> str | None:
 # -- CSV ---------------------------------------------------------------------------------------
 def read_csv(file: SourceFile) -> RawFile:
     bom, newlines, ends_nl = check_text(file)
+    if file.head(64)[bom:].lstrip().startswith(b"{"):
+        raise ImportFileError(file.name, "the file holds JSON, not CSV; import it as ndjson")
     header, header_lines = _csv_header(file, bom)
     check_columns(file.name, header)
     body = file.buffer[bom:]
-    looks_json = file.head(64)[bom:].lstrip().startswith(b"{")
-    if looks_json:
-        raise ImportFileError(file.name, "the file holds JSON, not CSV; import it as ndjson")
     invalid: list[Any] = []
 
     def on_invalid(row: Any) -> str:
