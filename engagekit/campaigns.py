@@ -55,9 +55,10 @@ from engagekit.schedules import (
     _PathError,
     endpoint_zones,
     has_valid_zone,
-    local_due,
+    localize,
     match_events,
     occurrence_at,
+    quiet_instant,
     quiet_time_adjust,
     to_utc,
 )
@@ -646,7 +647,6 @@ def plan_campaign(
     else:
         occ_for = []
         n_zones = len(zones.categories)
-        per_zone_codes = pd.Categorical.from_codes(np.arange(n_zones), categories=zones.categories)
         raw_m = np.empty((len(campaign.treatments), n_zones), dtype="int64")
         adj_m = np.empty_like(raw_m)
         quiet_m = np.zeros_like(raw_m, dtype=bool)
@@ -655,15 +655,14 @@ def plan_campaign(
             sched = campaign.treatment_schedule(t)
             t_occ = _treatment_occurrence(campaign, t, occ, now_ts)
             occ_for.append(t_occ)
-            if sched.is_local_time:
-                per_zone = local_due(sched.wall_clock(t_occ), per_zone_codes)
-                local[t] = True
-            else:
-                per_zone = pd.Series([t_occ] * n_zones, dtype=TIMESTAMP_DTYPE)
-            adjusted, q = quiet_time_adjust(per_zone, per_zone_codes, quiet, mode)
-            raw_m[t] = per_zone.to_numpy(dtype="datetime64[us]").astype("int64")
-            adj_m[t] = adjusted.to_numpy(dtype="datetime64[us]").astype("int64")
-            quiet_m[t] = q
+            local[t] = sched.is_local_time
+            wall = sched.wall_clock(t_occ)
+            for z, name in enumerate(zones.categories):
+                at = localize(wall, name) if sched.is_local_time else t_occ
+                moved, q = quiet_instant(at, name, quiet, mode)
+                raw_m[t, z] = at.value // 1000
+                adj_m[t, z] = moved.value // 1000
+                quiet_m[t, z] = q
         flat = treatment_no.astype(np.int64) * n_zones + zones.codes
         raw_values = raw_m.reshape(-1)[flat].astype("datetime64[us]")
         due_values = adj_m.reshape(-1)[flat].astype("datetime64[us]")

@@ -451,6 +451,31 @@ def _minutes(hhmm: str) -> int:
     return int(h) * 60 + int(m)
 
 
+def quiet_instant(
+    due: pd.Timestamp, tz: str, quiet: QuietTime | None, mode: QuietTimeMode = "SKIP"
+) -> tuple[pd.Timestamp, bool]:
+    """Quiet time for one instant in one zone: ``(due, in_quiet)`` (see :func:`quiet_time_adjust`).
+
+    >>> q = QuietTime(Start="22:00", End="07:00")
+    >>> quiet_instant(pd.Timestamp("2026-06-01T21:30Z"), "Europe/Berlin", q, "DEFER")
+    (Timestamp('2026-06-02 05:00:00+0000', tz='UTC'), True)
+    """
+    if quiet is None or quiet.start == quiet.end:
+        return due, False
+    start, end = _minutes(quiet.start), _minutes(quiet.end)
+    local = due.to_pydatetime().astimezone(zone(tz))
+    minute = local.hour * 60 + local.minute
+    if start < end:
+        inside, next_day = start <= minute < end, False
+    else:
+        inside, next_day = minute >= start or minute < end, minute >= start
+    if not inside or mode == "SKIP":
+        return due, inside
+    day = local.date() + timedelta(days=1 if next_day else 0)
+    wall = datetime(day.year, day.month, day.day, end // 60, end % 60)
+    return localize(wall, tz), True
+
+
 def quiet_time_adjust(
     due: pd.Series, zones: pd.Categorical, quiet: QuietTime | None, mode: QuietTimeMode = "SKIP"
 ) -> tuple[pd.Series, np.ndarray]:
@@ -613,6 +638,7 @@ __all__ = [
     "next_occurrence",
     "occurrence_at",
     "occurrences",
+    "quiet_instant",
     "quiet_time_adjust",
     "to_utc",
     "zone",
