@@ -181,12 +181,16 @@ def simulate_after_campaign(
     """Draw behaviour for a run's allocation (holdout included) and append it to the lake."""
     from engagekit import campaigns
     from engagekit.delivery import ledger
+    from engagekit.endpoints import read_endpoints
     from engagekit.events import append_events
     from engagekit.simulate import BehaviourModel, simulate_behaviour
 
     plan = campaigns.load_plan(project, run_id)
-    alloc = plan.loc[:, ["user_id", "endpoint_id", "treatment_id", "timezone", "campaign",
-                         "run_id"]].astype("string")  # fmt: skip
+    alloc = plan.loc[:, ["user_id", "endpoint_id", "treatment_id", "campaign", "run_id"]]
+    alloc = alloc.astype("string")
+    zones = read_endpoints(project, columns=["Id", "Demographic.Timezone"])
+    zone_of = zones.set_index("Id")["Demographic.Timezone"].astype("string")
+    alloc["timezone"] = alloc["endpoint_id"].map(zone_of).fillna(project.settings.default_timezone)
     book = ledger(project, run_id)
     delivered = set(book.loc[book["status"] == "sent", "endpoint_id"].astype(str))
     alloc["delivered"] = alloc["endpoint_id"].isin(delivered)

@@ -61,3 +61,13 @@ def aws_reset(moto_server: str) -> str:
 
     requests.post(f"{moto_server}/moto-api/reset", timeout=10)
     return moto_server
+
+
+@pytest.fixture(scope="session")
+def demo_project(tmp_path_factory: pytest.TempPathFactory):
+    """The demo's whole job on small data, built once per test session (report not rendered)."""
+    from engagekit.demo import build_demo
+
+    root = tmp_path_factory.mktemp("demo") / "project"
+    return build_demo(root, endpoints=3_000, seed=11, report=False, progress=False,
+                      say=lambda *_: None)  # fmt: skip
