@@ -126,8 +126,9 @@ def arm_stats(
             "experiment cannot be compared: drop them or give them their arm",
             column=arm,
         )
-    arms = frame[arm].astype("string").to_numpy(dtype=object)
-    all_arms = sorted({str(a) for a in arms})
+    codes, labels = pd.factorize(frame[arm].astype("string"), sort=True)
+    names = [str(label) for label in labels]
+    k = len(names)
     out: dict[str, dict[str, ArmStats]] = {}
     for name, kind, y_col, x_col in specs:
         y = _numeric(frame[y_col], y_col)
@@ -141,43 +142,32 @@ def arm_stats(
                     f"(e.g. {y[bad][0]!r}); declare it as 'mean'",
                     column=name,
                 )
-        parts = {"y": y, "yy": y * y}
+        all_kept = bool(keep.all())
+        c = codes if all_kept else codes[keep]
+        yk = y if all_kept else y[keep]
+        counts = np.bincount(c, minlength=k)
+
+        def total(values: np.ndarray, c: np.ndarray = c) -> np.ndarray:
+            return np.bincount(c, weights=values, minlength=k)
+
+        sy, syy = total(yk), total(yk * yk)
         if x is not None:
-            parts.update(x=x, xx=x * x, xy=x * y)
-        data = pd.DataFrame({k: v[keep] for k, v in parts.items()})
-        data["arm"] = arms[keep]
-        grouped = data.groupby("arm", sort=True)
-        sums = grouped.sum()
-        counts = grouped.size()
-        per_arm: dict[str, ArmStats] = {a: _empty(kind) for a in all_arms}
-        for label in counts.index:
-            n = int(counts[label])
-            row = sums.loc[label]
+            xk = x if all_kept else x[keep]
+            sx, sxx, sxy = total(xk), total(xk * xk), total(xk * yk)
+        per_arm: dict[str, ArmStats] = {}
+        for i, label in enumerate(names):
+            n = int(counts[i])
             if kind == "proportion":
-                per_arm[str(label)] = ProportionStats(n, round(float(row["y"])))
+                per_arm[label] = ProportionStats(n, round(float(sy[i])))
             elif kind == "mean":
-                per_arm[str(label)] = MeanStats(n, float(row["y"]), float(row["yy"]))
+                per_arm[label] = MeanStats(n, float(sy[i]), float(syy[i]))
             else:
                 cls = CupedStats if kind == "cuped" else RatioStats
-                per_arm[str(label)] = cls(
-                    n,
-                    float(row["y"]),
-                    float(row["yy"]),
-                    float(row["x"]),
-                    float(row["xx"]),
-                    float(row["xy"]),
+                per_arm[label] = cls(
+                    n, float(sy[i]), float(syy[i]), float(sx[i]), float(sxx[i]), float(sxy[i])
                 )
         out[name] = per_arm
     return out
-
-
-def _empty(kind: str) -> ArmStats:
-    """Statistics of an arm with no usable value for a metric (n = 0)."""
-    if kind == "cuped":
-        return CupedStats(0, 0.0, 0.0, 0.0, 0.0, 0.0)
-    if kind == "ratio":
-        return RatioStats(0, 0.0, 0.0, 0.0, 0.0, 0.0)
-    return ProportionStats(0, 0) if kind == "proportion" else MeanStats(0, 0.0, 0.0)
 
 
 def _numeric(col: pd.Series, name: str) -> np.ndarray:
