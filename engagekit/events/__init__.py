@@ -12,6 +12,8 @@ between them live in ``_schema``; appends, validation and partitions in ``_lake`
 export (S3, Kinesis Data Streams, Firehose) in ``_stream``; the event generator in ``_generate``.
 """
 
+from engagekit.events._generate import generate_campaign_events, generate_events, iter_events
+from engagekit.events._ingest import ingest
 from engagekit.events._lake import (
     REJECT_REASONS,
     IngestReport,
@@ -21,6 +23,13 @@ from engagekit.events._lake import (
     partition_of,
 )
 from engagekit.events._query import connect, events_source, lake, read_events
+from engagekit.events._retention import (
+    ErasureReport,
+    RetentionReport,
+    delete_user_events,
+    expire_events,
+    export_partitions,
+)
 from engagekit.events._schema import (
     COLUMNS,
     LAKE_SCHEMA,
@@ -29,22 +38,47 @@ from engagekit.events._schema import (
     to_pinpoint,
     to_row,
 )
+from engagekit.events._stream import (
+    StreamExportError,
+    StreamReport,
+    dedupe_events,
+    export_stream,
+    put_firehose,
+    put_kinesis,
+    read_kinesis,
+)
 
 __all__ = [
     "COLUMNS",
     "LAKE_SCHEMA",
     "REJECT_REASONS",
     "STANDARD_EVENT_TYPES",
+    "ErasureReport",
     "Event",
     "IngestReport",
+    "RetentionReport",
+    "StreamExportError",
+    "StreamReport",
     "append_events",
     "connect",
+    "dedupe_events",
+    "delete_user_events",
     "events_source",
+    "expire_events",
+    "export_partitions",
+    "export_stream",
+    "generate_campaign_events",
+    "generate_events",
+    "ingest",
+    "iter_events",
     "lake",
     "lake_files",
     "list_partitions",
     "partition_of",
+    "put_firehose",
+    "put_kinesis",
     "read_events",
+    "read_kinesis",
     "to_pinpoint",
     "to_row",
 ]
