@@ -90,10 +90,10 @@ def arm_stats(
             f"no arm column {arm!r} in the frame (columns: {', '.join(map(str, frame.columns))})",
             column=arm,
         )
-    for name, kind in metrics.items():
-        if kind not in ("mean", "proportion"):
+    for name, declared in metrics.items():
+        if declared not in ("mean", "proportion"):
             raise StatsInputError(
-                f"metric {name!r} has kind {kind!r}; use 'mean' or 'proportion' (and ratios= "
+                f"metric {name!r} has kind {declared!r}; use 'mean' or 'proportion' (and ratios= "
                 "for a ratio of two columns)",
                 column=name,
             )
@@ -128,7 +128,7 @@ def arm_stats(
         )
     codes, labels = pd.factorize(frame[arm].astype("string"), sort=True)
     names = [str(label) for label in labels]
-    k = len(names)
+    n_arms = len(names)
     out: dict[str, dict[str, ArmStats]] = {}
     for name, kind, y_col, x_col in specs:
         y = _numeric(frame[y_col], y_col)
@@ -145,10 +145,10 @@ def arm_stats(
         all_kept = bool(keep.all())
         c = codes if all_kept else codes[keep]
         yk = y if all_kept else y[keep]
-        counts = np.bincount(c, minlength=k)
+        counts = np.bincount(c, minlength=n_arms)
 
         def total(values: np.ndarray, c: np.ndarray = c) -> np.ndarray:
-            return np.bincount(c, weights=values, minlength=k)
+            return np.bincount(c, weights=values, minlength=n_arms)
 
         sy, syy = total(yk), total(yk * yk)
         if x is not None:
