@@ -14,6 +14,7 @@ endpoints (as real imports are).
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -151,6 +152,8 @@ DEVICES = [
     ("Android", "Xiaomi", "2201117TG", 0.08),
     ("Web", "Browser", "Chrome", 0.1),
 ]
+PLATFORM_VERSIONS = {"iOS": ("17.6", "18.1", "18.2"), "Android": ("13", "14", "15"),
+                     "Web": ("130.0", "131.0")}  # fmt: skip
 APP_VERSIONS = np.array(["3.1.0", "3.2.0", "3.2.1", "3.3.0", "4.0.0"])
 EMAIL_DOMAINS = np.array(["example.com", "example.org", "example.net", "mail.example.com"])
 
@@ -163,8 +166,13 @@ def generate_endpoints(
     opt_out_rate: float = 0.03,
     duplicate_rate: float = 0.01,
     inactive_rate: float = 0.02,
+    start: int = 0,
 ) -> pd.DataFrame:
-    """Generate ``n`` endpoints (normalized dtypes) for ``n / 1.6`` users, reproducibly."""
+    """Generate ``n`` endpoints (normalized dtypes) for ``n / 1.6`` users, reproducibly.
+
+    ``start`` offsets endpoint and user numbers, so chunks generated with different seeds and
+    starts (see :func:`write_sample`) never share an Id.
+    """
     rng = np.random.default_rng(seed)
     as_of_ts = pd.Timestamp(as_of)
     as_of_ts = (
@@ -172,7 +180,8 @@ def generate_endpoints(
     )
 
     # users own 1..3 endpoints: assign endpoint -> user by sorted draws
-    n_users = max(1, int(round(n / 1.6)))
+    n_users = max(1, round(n / 1.6))
+    user_start = round(start / 1.6)
     user_idx = np.sort(rng.integers(0, n_users, size=n))
     user_idx[: min(n, n_users)] = np.arange(min(n, n_users))  # every user has at least one
     user_idx.sort()
@@ -203,8 +212,8 @@ def generate_endpoints(
     locales = np.array([c[6] for c in CITIES])
     prefixes = np.array([c[7] for c in CITIES])
 
-    user_ids = _ids("user-", np.arange(n_users))[user_idx]
-    endpoint_ids = _ids("ep-", np.arange(n))
+    user_ids = _ids("user-", user_start + np.arange(n_users))[user_idx]
+    endpoint_ids = _ids("ep-", start + np.arange(n))
     first = FIRST_NAMES[u_first][user_idx]
     last = LAST_NAMES[u_last][user_idx]
 
@@ -212,7 +221,7 @@ def generate_endpoints(
         pd.Series(first).str.lower()
         + "."
         + pd.Series(last).str.lower().str.replace("-", "", regex=False)
-        + pd.Series(user_idx.astype(str))
+        + pd.Series((user_idx + user_start).astype(str))
         + "@"
         + pd.Series(EMAIL_DOMAINS[u_domain][user_idx])
     )
@@ -273,6 +282,8 @@ def generate_endpoints(
             "Demographic.Locale": locales[city],
             "Demographic.AppVersion": APP_VERSIONS[rng.integers(0, len(APP_VERSIONS), size=n)],
             "Demographic.Platform": platform,
+            "Demographic.PlatformVersion": _platform_versions(platform, rng),
+            "Demographic.ModelVersion": np.where(platform == "Web", None, "1.0"),
             "User.UserId": user_ids,
             "Attributes.plan": PLANS[u_plan][user_idx],
             "Attributes.interests": pd.arrays.ArrowExtensionArray(interests),
@@ -294,6 +305,15 @@ def generate_endpoints(
     return normalize_endpoints(frame)
 
 
+def _platform_versions(platform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    draw = rng.integers(0, 3, size=len(platform))
+    out = np.empty(len(platform), dtype=object)
+    for name, versions in PLATFORM_VERSIONS.items():
+        rows = platform == name
+        out[rows] = np.array(versions)[draw[rows] % len(versions)]
+    return out
+
+
 def _ids(prefix: str, numbers: np.ndarray) -> np.ndarray:
     return (prefix + pd.Series(numbers).astype(str).str.zfill(8)).to_numpy()
 
@@ -313,4 +333,45 @@ def _scalar_list(values: np.ndarray) -> pd.arrays.ArrowExtensionArray:
     return pd.arrays.ArrowExtensionArray(pa.ListArray.from_arrays(offsets, arr))
 
 
-__all__ = ["DEFAULT_AS_OF", "LIST_DTYPE", "generate_endpoints"]
+def write_sample(
+    path: str | Path,
+    rows: int,
+    seed: int = 0,
+    *,
+    format: str | None = None,
+    as_of: str | datetime = DEFAULT_AS_OF,
+    chunk_rows: int = 500_000,
+    progress: bool = False,
+) -> Path:
+    """Write ``rows`` generated endpoints as Pinpoint CSV or NDJSON, in chunks (10M rows fit in
+    memory one chunk at a time). The same arguments give the same file, byte for byte.
+
+        >>> write_sample("endpoints.csv", 1_000_000, seed=42, progress=True)  # doctest: +SKIP
+    """
+    from tqdm.auto import tqdm
+
+    from engagekit.endpoints._export import _csv_bytes, _ndjson_bytes, _pick_format
+    from engagekit.endpoints._frame import frame_to_table
+
+    path = Path(path)
+    fmt = _pick_format(str(path), format)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with (
+        open(tmp, "wb") as out,
+        tqdm(total=rows, unit="rows", desc=f"generate {path.name}", disable=not progress) as bar,
+    ):
+        for k, first in enumerate(range(0, rows, chunk_rows)):
+            n = min(chunk_rows, rows - first)
+            chunk = generate_endpoints(n, seed=seed * 1_000_003 + k, as_of=as_of, start=first)
+            table = frame_to_table(chunk)
+            if fmt == "csv":
+                out.write(_csv_bytes(table, header=k == 0))
+            else:
+                out.write(_ndjson_bytes(table))
+            bar.update(n)
+    tmp.replace(path)
+    return path
+
+
+__all__ = ["DEFAULT_AS_OF", "LIST_DTYPE", "generate_endpoints", "write_sample"]

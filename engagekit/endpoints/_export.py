@@ -122,7 +122,7 @@ def _json_lists(col: pa.Array) -> pa.Array:
     )
 
 
-def _csv_bytes(table: pa.Table) -> bytes:
+def _csv_bytes(table: pa.Table, *, header: bool = True) -> bytes:
     arrays = []
     for name in table.column_names:
         col = table.column(name)
@@ -132,7 +132,11 @@ def _csv_bytes(table: pa.Table) -> bytes:
             col = _iso(col)
         arrays.append(col)
     out = pa.BufferOutputStream()
-    pacsv.write_csv(pa.Table.from_arrays(arrays, names=table.column_names), out)
+    pacsv.write_csv(
+        pa.Table.from_arrays(arrays, names=table.column_names),
+        out,
+        write_options=pacsv.WriteOptions(include_header=header),
+    )
     return out.getvalue().to_pybytes()
 
 
