@@ -169,6 +169,14 @@ def run_notebook_executor(project: Project, due: DueRun, *, dry_run: bool = Fals
     return JobResult(due, "completed", record_path=record)
 
 
+def direct_executor(project: Project, due: DueRun) -> JobResult:
+    """Execute a due run in this process, without a notebook (for Airflow tasks and tests)."""
+    summary = execute_campaign_run(
+        project.path, due.campaign, run_at=due.occurrence, now=due.tick, wave=due.wave
+    )
+    return JobResult(due, "completed", summary=summary.counts)
+
+
 def _wave_suffix(due: DueRun) -> str:
     return "" if not due.wave else "_" + re.sub(r"[^0-9A-Za-z]+", "", due.wave)
 
@@ -239,13 +247,29 @@ def due_runs(
                 if due.due_at <= at:
                     out.append(due)
                 continue
-            plan = pd.read_parquet(plan_path, columns=["status", "due_at"])
-            waves = plan.loc[plan["status"] == "scheduled", "due_at"].dropna().unique()
-            for wave_at in sorted(pd.to_datetime(waves, utc=True)):
-                if wave_at <= at:
-                    reason = "local-time wave" if schedule.is_local_time else "release"
-                    out.append(DueRun(name, occ, wave_at, wave=wave_at.isoformat(), reason=reason))
+            for wave_at in _open_waves(project, due.run_id, plan_path, at):
+                reason = "local-time wave" if schedule.is_local_time else "release"
+                out.append(DueRun(name, occ, wave_at, wave=wave_at.isoformat(), reason=reason))
     return out
+
+
+def _open_waves(
+    project: Project, run_id: str, plan_path: Path, now: pd.Timestamp
+) -> list[pd.Timestamp]:
+    """Due times (≤ now) of scheduled rows not yet handled by delivery: rows with no ledger
+    row, or still pending / in flight (a crashed wave is resumed by running it again)."""
+    plan = pd.read_parquet(plan_path, columns=["endpoint_id", "status", "due_at"])
+    rows = plan[(plan["status"] == "scheduled") & (plan["due_at"] <= now)]
+    if rows.empty:
+        return []
+    book = pd.read_sql_query(
+        "SELECT endpoint_id, status FROM ledger WHERE run_id=? AND step='send'",
+        project.store.connect(),
+        params=(run_id,),
+    )
+    handled = set(book.loc[~book["status"].isin(["pending", "sending"]), "endpoint_id"])
+    open_rows = rows[~rows["endpoint_id"].astype(str).isin(handled)]
+    return sorted(pd.to_datetime(open_rows["due_at"].unique(), utc=True))
 
 
 def _first_run_time(project: Project, campaign: str) -> pd.Timestamp | None:
