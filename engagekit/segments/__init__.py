@@ -37,6 +37,7 @@ from engagekit.segments._model import (
     SegmentReference,
     SetDimension,
 )
+from engagekit.segments._sql import to_sql, where_sql
 from engagekit.segments._store import (
     copy_segment,
     delete_segment,
@@ -77,4 +78,6 @@ __all__ = [
     "save_segment",
     "segment",
     "segment_versions",
+    "to_sql",
+    "where_sql",
 ]

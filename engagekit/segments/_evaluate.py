@@ -9,6 +9,7 @@ runs after a latitude band prefilter.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -336,11 +337,12 @@ def _to_list_array(col: pd.Series) -> pa.ListArray:
 
 
 def haversine_km(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> np.ndarray:
-    """Great-circle distance in kilometres from (lat0, lon0), the formula the SQL uses too."""
-    p1, p2 = np.radians(lat), np.radians(lat0)
-    dp = p1 - p2
-    dl = np.radians(lon) - np.radians(lon0)
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    """Great-circle distance in kilometres from (lat0, lon0); the SQL twin computes the same
+    terms in the same order."""
+    deg = math.pi / 180.0
+    p2, l2 = lat0 * deg, lon0 * deg
+    p1 = lat * deg
+    a = np.sin((p1 - p2) / 2) ** 2 + np.cos(p1) * math.cos(p2) * np.sin((lon * deg - l2) / 2) ** 2
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
 
 

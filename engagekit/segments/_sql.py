@@ -1,0 +1,192 @@
+"""Compile a segment to SQL for DuckDB over the endpoint Parquet, with the pandas semantics.
+
+Every criterion compiles to a predicate that is never NULL (``COALESCE(..., FALSE)``), so NOT,
+NONE and EXCLUSIVE treat missing values exactly as the pandas engine does. Lists use DuckDB's
+list functions; dates in attributes are read with the same pattern as the pandas path.
+
+    >>> from engagekit.segments import segment, to_sql, where_sql
+    >>> germany = segment("de").country("DE").build()
+    >>> to_sql(germany, "read_parquet('endpoints.parquet')").split(" WHERE ")[0]
+    "SELECT * FROM read_parquet('endpoints.parquet') AS e"
+    >>> print(where_sql(germany))
+    COALESCE(CAST(e."Location.Country" AS VARCHAR) IN ('DE'), FALSE)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
+
+from engagekit.segments._evaluate import SESSION_START, compile_segment
+from engagekit.segments._model import DATE_PATTERN, Segment
+from engagekit.segments._plan import (
+    EARTH_RADIUS_KM,
+    ActiveSince,
+    And,
+    Const,
+    GpsWithin,
+    IdIn,
+    ListMatch,
+    MetricCmp,
+    Node,
+    Not,
+    Or,
+    SetIn,
+)
+
+if TYPE_CHECKING:
+    from engagekit.project import Project
+
+DEG = math.pi / 180.0
+
+
+def to_sql(
+    segment: Segment,
+    table: str = "endpoints",
+    *,
+    select: str = "*",
+    project: Project | None = None,
+    now: Any = None,
+    events: str | None = None,
+    columns: Collection[str] | None = None,
+) -> str:
+    """A DuckDB ``SELECT`` of the segment's members from ``table`` (a table, view or
+    ``read_parquet('...')``).
+
+    ``events`` names a table of events (endpoint_id, event_type, event_timestamp) whose last
+    ``_session.start`` drives Behavior.Recency; ``columns`` lists the columns ``table`` has, so
+    criteria on absent columns compile to FALSE as in pandas; ``now`` anchors Recency.
+    """
+    node = compile_segment(segment, project=project, now=now)
+    compiler = _SqlCompiler(set(columns) if columns is not None else None, events is not None)
+    where = compiler.expr(node)
+    join = ""
+    if events is not None and compiler.uses_sessions:
+        join = (
+            " LEFT JOIN (SELECT CAST(endpoint_id AS VARCHAR) AS endpoint_id, "
+            "max(event_timestamp) AS last_session "
+            f"FROM {events} WHERE event_type = {_str(SESSION_START)} GROUP BY 1) AS s "
+            'ON s.endpoint_id = CAST(e."Id" AS VARCHAR)'
+        )
+    return f"SELECT {select} FROM {table} AS e{join} WHERE {where}"
+
+
+def where_sql(segment: Segment, **kwargs: Any) -> str:
+    """Only the WHERE predicate of :func:`to_sql` (endpoint columns qualified by ``e.``)."""
+    return to_sql(segment, **kwargs).split(" WHERE ", 1)[1]
+
+
+class _SqlCompiler:
+    def __init__(self, columns: set[str] | None, sessions: bool) -> None:
+        self.columns = columns
+        self.sessions = sessions
+        self.uses_sessions = False
+
+    def has(self, column: str) -> bool:
+        return self.columns is None or column in self.columns
+
+    def expr(self, node: Node) -> str:
+        if isinstance(node, Const):
+            return "TRUE" if node.value else "FALSE"
+        if isinstance(node, And):
+            return "(" + " AND ".join(self.expr(c) for c in _by_cost(node.children)) + ")"
+        if isinstance(node, Or):
+            return "(" + " OR ".join(self.expr(c) for c in _by_cost(node.children)) + ")"
+        if isinstance(node, Not):
+            return f"(NOT {self.expr(node.child)})"
+        if isinstance(node, SetIn):
+            if not self.has(node.column):
+                return "FALSE"
+            values = ", ".join(_str(v) for v in node.values)
+            return f"COALESCE(CAST({_col(node.column)} AS VARCHAR) IN ({values}), FALSE)"
+        if isinstance(node, MetricCmp):
+            if not self.has(node.column):
+                return "FALSE"
+            c = f"CAST({_col(node.column)} AS DOUBLE)"
+            if node.op == "between":
+                assert node.value2 is not None
+                test = f"{c} >= {_num(node.value)} AND {c} <= {_num(node.value2)}"
+            else:
+                test = f"{c} {node.op} {_num(node.value)}"
+            return f"COALESCE(NOT isnan({c}) AND {test}, FALSE)"
+        if isinstance(node, GpsWithin):
+            if not (self.has("Location.Latitude") and self.has("Location.Longitude")):
+                return "FALSE"
+            return f"COALESCE({gps_distance_sql(node)} <= {_num(node.km)}, FALSE)"
+        if isinstance(node, ActiveSince):
+            last = _col("EffectiveDate") if self.has("EffectiveDate") else "NULL"
+            if self.sessions:
+                self.uses_sessions = True
+                last = f"COALESCE(s.last_session, {last})"
+            return f"COALESCE(epoch_us({last}) >= {node.cutoff_us}, FALSE)"
+        if isinstance(node, IdIn):
+            if not self.has("Id") or not node.ids:
+                return "FALSE"
+            ids = ", ".join(_str(v) for v in node.ids)
+            return f"COALESCE(CAST({_col('Id')} AS VARCHAR) IN ({ids}), FALSE)"
+        if isinstance(node, ListMatch):
+            if not self.has(node.column):
+                return "FALSE"
+            return f"COALESCE({self.list_expr(node)}, FALSE)"
+        raise TypeError(f"unknown segment node {node!r}")
+
+    def list_expr(self, node: ListMatch) -> str:
+        col = _col(node.column)
+        if node.op == "IN":
+            values = ", ".join(_str(v) for v in node.values)
+            return f"list_has_any({col}, [{values}]::VARCHAR[])"
+        if node.op == "CONTAINS":
+            test = " OR ".join(f"contains(x, {_str(v)})" for v in node.values)
+        else:
+            us = f"({date_us_sql('x')})"
+            b = node.bounds
+            test = {
+                "BEFORE": f"{us} < {b[0]}",
+                "AFTER": f"{us} > {b[0]}",
+                "BETWEEN": f"{us} >= {b[0]} AND {us} <= {b[-1]}",
+                "RANGE_EXCL": f"{us} >= {b[0]} AND {us} < {b[-1]}",
+            }[node.op]
+        return f"len(list_filter({col}, lambda x: COALESCE({test}, FALSE))) > 0"
+
+
+def date_us_sql(x: str) -> str:
+    """SQL reading a string as epoch microseconds (UTC) the way the pandas path does, else NULL."""
+    offset = r"(Z|[+-]\d{2}:\d{2})$"
+    normalized = (
+        f"CASE WHEN length({x}) = 10 THEN {x} || 'T00:00:00+00:00' "
+        f"WHEN regexp_matches({x}, {_str(offset)}) THEN {x} ELSE {x} || '+00:00' END"
+    )
+    return (
+        f"CASE WHEN regexp_full_match({x}, {_str(DATE_PATTERN)}) "
+        f"THEN epoch_us(TRY_CAST(replace({normalized}, 'Z', '+00:00') AS TIMESTAMPTZ)) END"
+    )
+
+
+def gps_distance_sql(node: GpsWithin) -> str:
+    """Haversine distance in km, term for term the formula of ``haversine_km``."""
+    lat = f"CAST({_col('Location.Latitude')} AS DOUBLE)"
+    lon = f"CAST({_col('Location.Longitude')} AS DOUBLE)"
+    p2 = node.latitude * DEG
+    l2 = node.longitude * DEG
+    a = (
+        f"pow(sin(({lat} * {_num(DEG)} - {_num(p2)}) / 2), 2) + cos({lat} * {_num(DEG)}) * "
+        f"{_num(math.cos(p2))} * pow(sin(({lon} * {_num(DEG)} - {_num(l2)}) / 2), 2)"
+    )
+    return f"(2 * {_num(EARTH_RADIUS_KM)} * asin(sqrt(least({a}, 1.0))))"
+
+
+def _by_cost(children: tuple[Node, ...]) -> list[Node]:
+    return sorted(children, key=lambda c: c.cost)
+
+
+def _col(name: str) -> str:
+    return 'e."' + name.replace('"', '""') + '"'
+
+
+def _str(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _num(value: float) -> str:
+    return f"CAST({float(value)!r} AS DOUBLE)"
