@@ -553,12 +553,13 @@ def test_import_export_import_gives_the_same_endpoints(
 
 def test_export_of_a_subset_leaves_out_empty_columns(project: Project, tmp_path: Path) -> None:
     df = generate_endpoints(200, seed=4)
-    emails = df[df["ChannelType"] == "EMAIL"]
+    emails = df[df["ChannelType"] == "EMAIL"].assign(**{"Attributes.unused": None})
     report = export_endpoints(emails, tmp_path / "emails.csv")
     out = pd.read_csv(tmp_path / "emails.csv", dtype=str)
     assert report.rows == len(emails) == len(out)
     assert set(out["ChannelType"]) == {"EMAIL"}
-    assert "Demographic.ModelVersion" not in out.columns
+    assert "Attributes.unused" not in out.columns
+    assert "Attributes.plan" in out.columns
     assert out.columns[:3].tolist() == ["Id", "ChannelType", "Address"]
 
 
