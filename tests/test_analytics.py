@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 from engagekit import analytics
+from engagekit.endpoints import write_endpoints
 from engagekit.events import append_events, lake, read_events
 from engagekit.events._generate import generate_campaign_events, generate_events
 from engagekit.project import Project
@@ -70,9 +71,7 @@ def generated(tmp_path_factory):
     """A project with 1,500 endpoints, 8 days of app events and one A/B campaign with lift."""
     project = Project.create(tmp_path_factory.mktemp("analytics") / "p", name="gen")
     endpoints = generate_endpoints(1_500, seed=3)
-    project.store.write_table(
-        "endpoints.parquet", pa.Table.from_pandas(endpoints, preserve_index=False)
-    )
+    write_endpoints(project, endpoints)
     append_events(project, generate_events(endpoints, 12_000, seed=3, days=8))
     plan = make_plan(endpoints, due="2026-10-04T09:00Z")
     save_plan(project, plan)
