@@ -17,6 +17,7 @@ from engagekit.templates import helpers
 from engagekit.templates._batch import ERROR_COLUMN, render_batch
 from engagekit.templates._compile import HBList, register_helper
 from engagekit.templates._context import endpoint_context
+from engagekit.templates._inspect import Preview, ValidationReport, preview, validate
 from engagekit.templates._models import (
     TEMPLATE_TYPES,
     CustomTemplate,
@@ -60,6 +61,7 @@ __all__ = [
     "HBList",
     "InAppTemplate",
     "MessageHeader",
+    "Preview",
     "PushPlatform",
     "PushTemplate",
     "RecommendationProvider",
@@ -67,12 +69,14 @@ __all__ = [
     "SMSTemplate",
     "SmsInfo",
     "Template",
+    "ValidationReport",
     "VoiceTemplate",
     "delete_template",
     "endpoint_context",
     "helpers",
     "list_templates",
     "load_template",
+    "preview",
     "recommendation_columns",
     "register_helper",
     "render",
@@ -85,4 +89,5 @@ __all__ = [
     "template_from_json",
     "template_from_pinpoint",
     "template_versions",
+    "validate",
 ]

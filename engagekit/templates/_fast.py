@@ -242,7 +242,7 @@ class _PartEngine:
             objects = np.where(present, "", None)  # only the missing ones go on below
             plain = False
         for g, obj in enumerate(objects):
-            if obj == "" and values[g] is not None:
+            if type(obj) is str and obj == "" and values[g] is not None:
                 continue
             if plain and type(obj) is str:  # the common case: print the string
                 values[g] = prepare(obj, True)

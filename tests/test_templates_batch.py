@@ -1,0 +1,176 @@
+"""render_batch: the fast engine against the row-by-row reference, limits, recommendations."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from engagekit.endpoints import normalize_endpoints
+from engagekit.sample import generate_endpoints
+from engagekit.templates import (
+    CatalogRecommendationProvider,
+    EmailTemplate,
+    PushTemplate,
+    RecommenderConfig,
+    SMSTemplate,
+    render,
+    render_batch,
+    sms_segments,
+)
+from engagekit.templates.limits import ChannelLimits
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return generate_endpoints(400, seed=5)
+
+
+CASES = [
+    EmailTemplate(
+        Subject="Hi {{capitalize User.UserAttributes.FirstName}} {{Attributes.plan.[0]}}",
+        HtmlPart="<p>{{Location.City}} & {{Id}} {{Metrics.visits}} {{{Address}}}</p>"
+        "{{#each Attributes.interests}}<i>{{@index}}{{this}}{{#if @last}}!{{/if}}</i>"
+        "{{else}}none{{/each}}",
+        TextPart="{{#if (eq Attributes.plan.[0] 'pro')}}PRO {{upper Location.Country}}"
+        "{{else if (gt Metrics.visits 6)}}busy {{Metrics.visits}}{{else}}"
+        "{{lower Demographic.Platform}}{{/if}}",
+    ),
+    EmailTemplate(
+        Subject="{{#unless Attributes.plan}}x{{else}}{{Attributes.plan}}{{/unless}}",
+        TextPart="{{#each Attributes.interests}}{{../Location.City}}-{{this}} {{/each}}"
+        "{{#Location}}{{City}}/{{Country}}{{/Location}} {{Attributes}} {{@root.Id}}",
+        DefaultSubstitutions={"Attributes.plan": "basic", "Location.Region": "?"},
+    ),
+    SMSTemplate(
+        Body="{{#* inline 'n'}}{{User.UserAttributes.FirstName}} "
+        "{{User.UserAttributes.LastName.[0]}}{{/inline}}Hi {{> n}}, "
+        "{{ordinalize Metrics.purchases}} visit {{#each Attributes.interests}}{{this}},{{/each}}"
+    ),
+]
+
+
+@pytest.mark.parametrize("template", CASES, ids=["email", "sections-defaults", "sms-partial"])
+def test_fast_engine_matches_row_by_row_reference(frame, template):
+    fast = render_batch(None, template, frame)
+    rows = render_batch(None, template, frame, engine="rows")
+    pd.testing.assert_frame_equal(fast, rows)
+    assert fast["render_error"].isna().all()
+
+
+def test_volatile_helpers_render_per_message(frame):
+    out = render_batch(None, SMSTemplate(Body="{{uuid}}"), frame)
+    assert out["Body"].nunique() == len(frame)
+
+
+def test_helper_errors_name_the_endpoint_and_do_not_stop_the_batch():
+    eps = normalize_endpoints(pd.DataFrame({"Id": ["a", "b"], "Attributes.n": [["4"], ["x"]]}))
+    out = render_batch(None, SMSTemplate(Body="{{add Attributes.n 1}}"), eps)
+    assert out["Body"].tolist()[0] == "5"
+    assert pd.isna(out["Body"].iloc[1])
+    assert "endpoint 'b'" in out["render_error"].iloc[1]
+    assert "add expects a number" in out["render_error"].iloc[1]
+
+
+# -- channel limits ----------------------------------------------------------------------------
+
+
+def test_sms_segments_gsm7_and_ucs2():
+    assert sms_segments("a" * 160).segments == 1
+    assert sms_segments("a" * 161).segments == 2
+    assert sms_segments("a" * 306).segments == 2
+    assert sms_segments("a" * 307).segments == 3
+    assert sms_segments("€" * 80).units == 160  # extension characters cost two septets
+    assert sms_segments("é" * 70).encoding == "GSM-7"
+    assert sms_segments("ü" * 70 + "ł").encoding == "UCS-2"
+    assert sms_segments("ł" * 70).segments == 1
+    assert sms_segments("ł" * 71).segments == 2
+    assert sms_segments("😀" * 34).units == 68  # surrogate pairs count twice
+
+
+def test_sms_too_long_fails_at_render_naming_endpoint_and_part():
+    eps = normalize_endpoints(
+        pd.DataFrame({"Id": ["e1", "e2"], "Attributes.t": [["short"], ["😀" * 400]]})
+    )
+    out = render_batch(None, SMSTemplate(Body="{{Attributes.t}}"), eps)
+    assert out["Segments"].tolist()[0] == 1
+    assert out["Encoding"].tolist()[0] == "GSM-7"
+    err = out["render_error"].iloc[1]
+    assert "endpoint 'e2'" in err and "part Body" in err and "segments" in err
+
+
+def test_email_subject_is_required():
+    eps = normalize_endpoints(pd.DataFrame({"Id": ["e1", "e2"], "Attributes.s": [["Hi"], None]}))
+    out = render_batch(None, EmailTemplate(Subject="{{Attributes.s}}", TextPart="x"), eps)
+    assert out["Subject"].iloc[0] == "Hi"
+    assert "email subject is empty" in out["render_error"].iloc[1]
+
+
+def test_push_title_and_body_limits_are_configurable():
+    eps = normalize_endpoints(pd.DataFrame({"Id": ["e1"], "Attributes.t": [["x" * 60]]}))
+    t = PushTemplate(Title="{{Attributes.t}}", Body="ok")
+    assert render_batch(None, t, eps)["render_error"].isna().all()
+    out = render_batch(None, t, eps, limits=ChannelLimits(push_title_max=50))
+    assert "push title has 60 characters; the limit is 50" in out["render_error"].iloc[0]
+
+
+# -- recommendations ---------------------------------------------------------------------------
+
+CATALOG = pd.DataFrame(
+    {"Title": ["Toy Story", "Heat", "Fargo", "x" * 150], "Genre": ["Kids", "Crime", "Crime", "?"]},
+    index=["1", "2", "3", "4"],
+)
+
+
+def test_recommendation_attributes_render_like_pinpoint():
+    eps = normalize_endpoints(pd.DataFrame({"Id": ["e1", "e2"], "User.UserId": ["u1", "u2"]}))
+    config = RecommenderConfig(
+        RecommendationsPerMessage=2, Attributes={"Recommendations.Title": "Title"}
+    )
+    provider = CatalogRecommendationProvider(CATALOG, {"e1": ["3", "1", "2"]}, config=config)
+    t = EmailTemplate(
+        Subject="{{Recommendations.Title.[0]}} ({{RecommendationItems.[0]}})",
+        TextPart="{{#each Recommendations.Title}}{{this}};{{/each}}",
+    )
+    out = render_batch(None, t, eps, provider)
+    assert out["Subject"].tolist() == ["Fargo (3)", "Toy Story (1)"]  # e2: catalog default
+    assert out["TextPart"].tolist() == ["Fargo;Toy Story;", "Toy Story;Heat;"]
+
+
+def test_recommendation_values_are_capped_at_100_characters_and_transformed():
+    eps = normalize_endpoints(pd.DataFrame({"Id": ["e1"], "User.UserId": ["u1"]}))
+
+    def shout(frame: pd.DataFrame) -> pd.DataFrame:
+        frame["Genre"] = frame["Genre"].str.upper()
+        return frame
+
+    config = RecommenderConfig(
+        RecommendationProviderIdType="PINPOINT_USER_ID", RecommendationsPerMessage=1
+    )
+    provider = CatalogRecommendationProvider(
+        CATALOG, {"u1": ["4"]}, config=config, transformer=shout
+    )
+    t = SMSTemplate(Body="{{Recommendations.Title.[0]}}|{{Recommendations.Genre.[0]}}")
+    body = render_batch(None, t, eps, provider)["Body"].iloc[0]
+    assert body == "x" * 100 + "|?"
+    provider2 = CatalogRecommendationProvider(
+        CATALOG, {"u1": ["2"]}, config=config, transformer=shout
+    )
+    assert render_batch(None, t, eps, provider2)["Body"].iloc[0] == "Heat|CRIME"
+
+
+def test_recommender_config_checks_pinpoint_rules():
+    with pytest.raises(ValueError, match="less than or equal to 5"):
+        RecommenderConfig(RecommendationsPerMessage=6)
+    with pytest.raises(ValueError, match=r"Recommendations\.Title"):
+        RecommenderConfig(Attributes={"Title": "x"})
+    doc = RecommenderConfig(
+        RecommendationProviderUri="arn:aws:personalize:us-east-1:1:campaign/c",
+        RecommendationProviderRoleArn="arn:aws:iam::1:role/r",
+    ).to_pinpoint()
+    assert doc["RecommendationsPerMessage"] == 5
+
+
+def test_render_accepts_an_endpoint_row(frame):
+    row = frame.iloc[0]
+    first = row["User.UserAttributes.FirstName"][0]
+    assert render("{{User.UserAttributes.FirstName}}", row) == first
