@@ -44,6 +44,7 @@ from engagekit.stats import (
     compare_proportions,
     compare_ratios,
     cuped_theta,
+    format_lifts,
     holm,
     plan_mde,
     plan_sample_size,
@@ -786,6 +787,89 @@ def test_analyze_refuses_users_without_an_arm():
         analyze(df, metrics={"spend": "mean"})
 
 
+def test_analyze_breaks_down_by_a_column_and_corrects_across_segments():
+    df = _experiment(7)
+    df["platform"] = np.where(np.arange(len(df)) % 3 == 0, "ios", "android")
+    table = analyze(df, arm="treatment_id", metrics={"converted": "proportion"}, by="platform")
+    assert table.columns[0] == "platform"
+    assert list(zip(table.platform, table.arm, strict=True)) == [
+        ("android", "0"),
+        ("android", "1"),
+        ("ios", "0"),
+        ("ios", "1"),
+    ]
+    sub = df[df.platform == "ios"]
+    ios = analyze(sub, arm="treatment_id", metrics={"converted": "proportion"})
+    assert table.loc[2, "p_value"] == pytest.approx(ios.loc[0, "p_value"], rel=1e-12)
+    p = table["p_value"].to_numpy()
+    assert table["p_holm"].to_numpy() == pytest.approx(multipletests(p, method="holm")[1])
+
+
+def test_a_segment_without_holdout_users_is_reported_not_dropped():
+    df = pd.DataFrame(
+        {
+            "arm": ["holdout", "holdout", "A", "A", "A", "A"],
+            "country": ["US", "US", "US", "US", "FR", "FR"],
+            "spend": [1.0, 2.0, 3.0, 5.0, 4.0, 6.0],
+        }
+    )
+    table = analyze(df, metrics={"spend": "mean"}, by="country")
+    fr = table[table.country == "FR"].iloc[0]
+    assert fr["n_control"] == 0 and math.isnan(fr["p_value"])
+    assert "'holdout' has n=0" in fr["reason"]
+
+
+def test_capping_uses_the_pooled_quantile_of_non_zero_values_and_says_so():
+    rng = _rng(8)
+    n = 4000
+    arm = np.where(np.arange(n) % 2 == 0, "holdout", "A")
+    revenue = np.where(rng.random(n) < 0.1, rng.pareto(1.5, n) * 10, 0.0)
+    df = pd.DataFrame({"arm": arm, "revenue": revenue})
+    table = analyze(df, metrics={"revenue": "mean"}, cap={"revenue": 0.95})
+    limit = np.quantile(revenue[revenue != 0], 0.95)
+    capped = np.minimum(revenue, limit)
+    ref = sps.ttest_ind(capped[arm == "A"], capped[arm == "holdout"], equal_var=False)
+    assert table.loc[0, "p_value"] == pytest.approx(ref.pvalue, rel=1e-8)
+    assert "revenue capped at the 0.95 quantile of its non-zero values" in table.loc[0, "method"]
+    assert df["revenue"].max() > limit  # the input frame is untouched
+    with pytest.raises(StatsInputError, match="cap names column"):
+        analyze(df, metrics={"revenue": "mean"}, cap={"spend": 0.99})
+    with pytest.raises(StatsInputError, match="quantile between 0 and 1"):
+        analyze(df, metrics={"revenue": "mean"}, cap={"revenue": 99})
+
+
+def test_format_lifts_writes_intervals_verdicts_and_reasons():
+    df = pd.DataFrame(
+        {"arm": ["holdout"] * 5 + ["A"] * 200 + ["B"], "spend": [1.0] * 5 + [2.0] * 200 + [3.0]}
+    )
+    table = analyze(df, metrics={"spend": "mean"})
+    out = format_lifts(table)
+    assert list(out.columns) == [
+        "metric",
+        "arm",
+        "control",
+        "n",
+        "mean",
+        "difference",
+        "relative lift",
+        "p_holm",
+        "verdict",
+        "method",
+    ]
+    assert out.loc[0, "n"] == "200 vs 5"
+    assert out.loc[0, "verdict"].startswith("not computed: zero variance")
+    assert out.loc[1, "difference"] == "+2 [n/a, n/a]"
+    assert out.loc[1, "verdict"].startswith("not computed: fewer than 2 users")
+    significant = format_lifts(
+        analyze(_experiment(9), arm="treatment_id", metrics={"sessions": "mean"})
+    )
+    assert (
+        significant["verdict"]
+        .isin(["higher than control", "lower than control", "no significant difference"])
+        .all()
+    )
+
+
 # --- properties -----------------------------------------------------------------------------------
 
 samples = st.lists(
@@ -834,7 +918,17 @@ def test_adjusted_p_values_are_ordered_raw_bh_holm(p):
 
 @pytest.mark.parametrize(
     "module",
-    ["_sufficient", "_compare", "_multiple", "_srm", "_power", "_sequential", "_frame", ""],
+    [
+        "_sufficient",
+        "_compare",
+        "_multiple",
+        "_srm",
+        "_power",
+        "_sequential",
+        "_frame",
+        "_format",
+        "",
+    ],
 )
 def test_docstring_examples_run(module):
     import doctest

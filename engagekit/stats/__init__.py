@@ -15,6 +15,7 @@ holm / benjamini_hochberg multiple-comparison corrections across treatments and 
 srm                       sample-ratio-mismatch chi-square, flagged below p = 0.001
 plan_sample_size/plan_mde power and minimum detectable effect for a campaign design
 analyze / arm_stats       a per-user frame with an arm column -> tidy lift table
+format_lifts              the lift table as report strings with intervals and verdicts
 ========================  ==================================================================
 
     >>> import pandas as pd
@@ -34,6 +35,7 @@ from engagekit.stats._compare import (
     wilson_interval,
 )
 from engagekit.stats._errors import StatsInputError
+from engagekit.stats._format import format_lifts
 from engagekit.stats._frame import TABLE_COLUMNS, analyze, analyze_stats, arm_stats, compare
 from engagekit.stats._multiple import benjamini_hochberg, holm
 from engagekit.stats._plot import plot_lifts
@@ -73,6 +75,7 @@ __all__ = [
     "compare_ratios",
     "confidence_sequence_halfwidth",
     "cuped_theta",
+    "format_lifts",
     "holm",
     "mixture_rho",
     "newcombe_interval",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from itertools import combinations
 from typing import Literal
@@ -250,14 +251,52 @@ def analyze_stats(
         [r.to_dict() for r in rows],
         columns=[c for c in TABLE_COLUMNS if c not in ("p_holm", "p_bh")],
     )
-    p = table["p_value"].to_numpy(dtype=float) if len(table) else np.array([])
-    table.insert(table.columns.get_loc("p_value") + 1, "p_holm", holm(p))
-    table.insert(table.columns.get_loc("p_holm") + 1, "p_bh", benjamini_hochberg(p))
     for col in ("n", "n_control"):
         table[col] = table[col].astype("int64")
     for col in ("theta", "variance_reduction"):
         table[col] = table[col].astype("float64")
+    return _with_corrections(table)
+
+
+def _with_corrections(table: pd.DataFrame) -> pd.DataFrame:
+    """(Re)compute ``p_holm`` and ``p_bh`` across every row of the table."""
+    table = table.drop(columns=["p_holm", "p_bh"], errors="ignore")
+    p = table["p_value"].to_numpy(dtype=float) if len(table) else np.array([])
+    table.insert(table.columns.get_loc("p_value") + 1, "p_holm", holm(p))
+    table.insert(table.columns.get_loc("p_holm") + 1, "p_bh", benjamini_hochberg(p))
     return table
+
+
+def _capped(
+    frame: pd.DataFrame, cap: Mapping[str, float], used: set[str]
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """A copy of the used columns with upper quantile capping; notes per capped column."""
+    unknown = sorted(set(cap) - used)
+    if unknown:
+        raise StatsInputError(
+            f"cap names column(s) {', '.join(unknown)} that no metric uses "
+            f"(metric columns: {', '.join(sorted(used))})"
+        )
+    out = frame.copy(deep=False)
+    notes: dict[str, str] = {}
+    for col, q in cap.items():
+        if not 0.0 < q < 1.0:
+            raise StatsInputError(
+                f"cap for {col!r} must be a quantile between 0 and 1 (e.g. 0.99), got {q}",
+                column=col,
+            )
+        values = _numeric(frame[col], col)
+        nonzero = values[~np.isnan(values) & (values != 0)]
+        if nonzero.size == 0:
+            continue
+        limit = float(np.quantile(nonzero, q))
+        out[col] = np.minimum(values, limit)  # NaN stays NaN
+        capped = int((nonzero > limit).sum())
+        notes[col] = (
+            f"{col} capped at the {q:g} quantile of its non-zero values, all arms pooled "
+            f"({limit:.6g}; {capped} values capped)"
+        )
+    return out, notes
 
 
 def analyze(
@@ -273,14 +312,23 @@ def analyze(
     sequential_looks: bool = False,
     n_star: float = DEFAULT_N_STAR,
     ratios: Mapping[str, tuple[str, str]] | None = None,
+    by: str | None = None,
+    cap: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Analyse an experiment from a per-user frame: one tidy row per metric and treatment.
 
     ``metrics`` maps column -> ``"mean"`` or ``"proportion"``; ``pre`` adds CUPED with a
     pre-period covariate; ``ratios`` maps a name to ``(numerator, denominator)`` columns for
-    ratio metrics such as revenue per session (delta method). Each row carries ``method`` (how
-    its numbers were computed) and ``reason`` (why a number is NaN). See :func:`analyze_stats`
-    for the options.
+    ratio metrics such as revenue per session (delta method). ``cap`` maps a metric column to
+    an upper quantile (e.g. ``{"revenue": 0.99}``): values above that quantile of the column's
+    non-zero values, all arms pooled, are capped, which tames heavy tails (zeros are left out
+    of the quantile, or a mostly-zero metric would be capped to nothing; the row's ``method``
+    says what was capped). ``by`` breaks
+    the analysis down by a column (country, platform...): the table gets that column first and
+    the corrections then run across every segment, treatment and metric.
+
+    Each row carries ``method`` (how its numbers were computed) and ``reason`` (why a number is
+    NaN). See :func:`analyze_stats` for the other options.
 
         >>> df = pd.DataFrame({"arm": ["holdout"] * 4 + ["A"] * 4,
         ...                    "converted": [0, 0, 1, 0, 1, 0, 1, 1]})
@@ -293,13 +341,63 @@ def analyze(
             "metrics must name at least one column, e.g. {'conversion': 'proportion', "
             "'spend': 'mean'}"
         )
-    stats = arm_stats(frame, arm=arm, metrics=metrics, pre=pre, ratios=ratios)
-    return analyze_stats(
-        stats,
-        control=control,
-        alpha=alpha,
-        proportion_method=proportion_method,
-        between_treatments=between_treatments,
-        sequential_looks=sequential_looks,
-        n_star=n_star,
-    )
+    options = {
+        "control": control,
+        "alpha": alpha,
+        "proportion_method": proportion_method,
+        "between_treatments": between_treatments,
+        "sequential_looks": sequential_looks,
+        "n_star": n_star,
+    }
+    notes: dict[str, str] = {}
+    if cap:
+        used = set(metrics or {}) | {c for pair in (ratios or {}).values() for c in pair}
+        frame, notes = _capped(frame, cap, used)
+    if by is None:
+        stats = arm_stats(frame, arm=arm, metrics=metrics, pre=pre, ratios=ratios)
+        table = analyze_stats(stats, **options)  # type: ignore[arg-type]
+    else:
+        if by not in frame.columns:
+            raise StatsInputError(f"no column {by!r} to break the analysis down by", column=by)
+        if by == arm:
+            raise StatsInputError("by must be another column than the arm column", column=by)
+        keys = frame[by].astype("string").fillna("<missing>")
+        everyone = arm_stats(frame, arm=arm, metrics=metrics, pre=pre, ratios=ratios)
+        parts = []
+        for value in sorted(keys.unique()):
+            sub = frame[(keys == value).to_numpy()]
+            stats = arm_stats(sub, arm=arm, metrics=metrics, pre=pre, ratios=ratios)
+            for metric, per_arm in everyone.items():
+                for name, whole in per_arm.items():
+                    if name not in stats[metric]:  # an arm absent from this segment: n = 0
+                        stats[metric][name] = _empty_like(whole)
+            part = analyze_stats(stats, **options)  # type: ignore[arg-type]
+            part.insert(0, by, value)
+            parts.append(part)
+        table = _with_corrections(pd.concat(parts, ignore_index=True))
+    if notes:
+        columns = _metric_columns(metrics, ratios)
+        extra = table["metric"].map(
+            lambda m: "; ".join(notes[c] for c in columns.get(m, ()) if c in notes)
+        )
+        table["method"] = [
+            f"{method}; {note}" if note else method
+            for method, note in zip(table["method"], extra, strict=True)
+        ]
+    return table
+
+
+def _metric_columns(
+    metrics: Mapping[str, Kind] | None, ratios: Mapping[str, tuple[str, str]] | None
+) -> dict[str, tuple[str, ...]]:
+    cols: dict[str, tuple[str, ...]] = {m: (m,) for m in metrics or {}}
+    cols.update({name: tuple(pair) for name, pair in (ratios or {}).items()})
+    return cols
+
+
+def _empty_like(stats: ArmStats) -> ArmStats:
+    """Statistics of the same kind with no users."""
+    fields = len(dataclasses.fields(stats))
+    if isinstance(stats, ProportionStats):
+        return ProportionStats(0, 0)
+    return type(stats)(0, *([0.0] * (fields - 1)))  # type: ignore[arg-type]
