@@ -71,6 +71,28 @@ def test_analyze_takes_ratio_metrics(experiment_csv, capsys):
     assert "NAME=NUMERATOR/DENOMINATOR" in capsys.readouterr().err
 
 
+def test_analyze_breaks_down_and_caps(experiment_csv, capsys):
+    rc = main(
+        [
+            "stats",
+            "analyze",
+            str(experiment_csv),
+            "--metric",
+            "spend=mean",
+            "--by",
+            "orders",
+            "--cap",
+            "spend=0.99",
+            "--format",
+            "csv",
+        ]
+    )
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert rc == 0
+    assert table.columns[0] == "orders"
+    assert table["method"].str.contains("spend capped at the 0.99 quantile").all()
+
+
 def test_analyze_without_metrics_explains_what_to_pass(experiment_csv, capsys):
     assert main(["stats", "analyze", str(experiment_csv)]) == 1
     assert "--metric conversion=proportion" in capsys.readouterr().err

@@ -77,10 +77,13 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         sequential_looks=args.sequential,
         n_star=args.n_star,
         ratios=ratios,
+        by=args.by,
+        cap={k: float(v) for k, v in _pairs(args.cap, "--cap").items()} or None,
     )
     check = stats.srm(frame, arm=args.arm)
+    lead = [args.by] if args.by else []
     columns = stats.TABLE_COLUMNS if args.all_columns else stats.TABLE_COLUMNS[:17]
-    _emit(table[columns], args.format)
+    _emit(table[lead + columns], args.format)
     print(f"# {check}", file=sys.stderr)
     return 0
 
@@ -153,6 +156,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         metavar="[METRIC=]COLUMN",
         help="CUPED pre-period covariate (for every mean metric, or per metric)",
+    )
+    a.add_argument("--by", default=None, help="break the analysis down by this column")
+    a.add_argument(
+        "--cap",
+        action="append",
+        metavar="COLUMN=QUANTILE",
+        help="cap a heavy-tailed column at a quantile of its non-zero values, e.g. revenue=0.99",
     )
     a.add_argument("--alpha", type=float, default=0.05)
     a.add_argument("--proportion-method", choices=["newcombe", "wald"], default="newcombe")
