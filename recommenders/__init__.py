@@ -23,6 +23,7 @@ from recommenders.catalog import (
     catalog_fingerprint,
     load_movielens_catalog,
     make_catalog,
+    sample_catalog,
 )
 from recommenders.evaluation import (
     catalog_coverage,
@@ -36,7 +37,12 @@ from recommenders.evaluation import (
     split_leave_last_out,
     split_stratified,
 )
-from recommenders.interactions import InteractionMatrix, interactions_from_events, load_movielens
+from recommenders.interactions import (
+    InteractionMatrix,
+    interactions_from_events,
+    load_movielens,
+    sample_interactions,
+)
 from recommenders.knn import ItemKNNRecommender
 from recommenders.persistence import (
     ModelInfo,
@@ -80,6 +86,8 @@ __all__ = [
     "precision_at_k",
     "ranking_metrics",
     "recall_at_k",
+    "sample_catalog",
+    "sample_interactions",
     "save_model",
     "split_by_time",
     "split_leave_last_out",

@@ -215,34 +215,48 @@ class Recommender:
         n_items = self.n_items_
         chunk = max(1, _TARGET_CELLS // max(n_items, 1))
         out_q, out_i, out_s = [], [], []
-        for start in range(0, len(query), chunk):
-            r = rows[start : start + chunk]
-            known = r >= 0
-            scores = np.empty((len(r), n_items), dtype=np.float32)
-            if known.any():
-                scores[known] = self._scores(r[known])
-            if (~known).any():
-                scores[~known] = pop
-            if exclude_seen and known.any():
-                seen = self.user_items_[r[known]]
-                kr = np.flatnonzero(known)
-                scores[
-                    kr[np.repeat(np.arange(len(kr)), np.diff(seen.indptr))], seen.indices
-                ] = -np.inf
+
+        def keep(qpos: np.ndarray, top: np.ndarray, vals: np.ndarray) -> None:
+            ok = np.isfinite(vals.ravel())
+            out_q.append(np.repeat(qpos, top.shape[1])[ok])
+            out_i.append(top.ravel()[ok])
+            out_s.append(vals.ravel()[ok])
+
+        cold = np.flatnonzero(rows < 0)
+        cold_banned = per_id[cold].getnnz(axis=1) > 0 if per_id is not None else None
+        if len(cold):
+            # every cold id without its own bans gets the same popularity ranking: rank once
+            plain = cold if cold_banned is None else cold[~cold_banned]
+            if len(plain):
+                base = np.where(banned, np.float32(-np.inf), pop)[None, :]
+                top, vals = _top_k(base, k)
+                keep(plain, np.repeat(top, len(plain), 0), np.repeat(vals, len(plain), 0))
+            if cold_banned is not None and cold_banned.any():
+                special = cold[cold_banned]
+                scores = np.repeat(pop[None, :], len(special), axis=0)
+                scores[:, banned] = -np.inf
+                bans = per_id[special].tocoo()
+                scores[bans.row, bans.col] = -np.inf
+                keep(special, *_top_k(scores, k))
+        known = np.flatnonzero(rows >= 0)
+        for start in range(0, len(known), chunk):
+            qpos = known[start : start + chunk]
+            r = rows[qpos]
+            scores = np.require(self._scores(r), dtype=np.float32, requirements=["C", "W"])
+            if exclude_seen:
+                seen = self.user_items_[r]
+                scores[np.repeat(np.arange(len(r)), np.diff(seen.indptr)), seen.indices] = -np.inf
             if banned.any():
                 scores[:, banned] = -np.inf
             if per_id is not None:
-                bans = per_id[start : start + chunk].tocoo()
+                bans = per_id[qpos].tocoo()
                 scores[bans.row, bans.col] = -np.inf
-            top, top_scores = _top_k(scores, k)
-            q = np.repeat(np.arange(start, start + len(r)), k)
-            keep = np.isfinite(top_scores.ravel())
-            out_q.append(q[keep])
-            out_i.append(top.ravel()[keep])
-            out_s.append(top_scores.ravel()[keep])
+            keep(qpos, *_top_k(scores, k))
         q = np.concatenate(out_q) if out_q else np.empty(0, dtype=np.int64)
         items = np.concatenate(out_i) if out_i else np.empty(0, dtype=np.int64)
         scores_out = np.concatenate(out_s) if out_s else np.empty(0, dtype=np.float32)
+        order = np.argsort(q, kind="stable")  # back to the order of the query
+        q, items, scores_out = q[order], items[order], scores_out[order]
         result = pd.DataFrame(
             {
                 "id": query.take(q),
@@ -289,23 +303,35 @@ def _as_list(values: Any) -> list:
     return list(values)
 
 
+_BLOCK = 64
+
+
 def _top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Column positions and values of the ``k`` best scores of each row, best first; among
-    equal scores the lower column wins, so results never depend on partition order."""
+    equal scores the lower column wins, so results never depend on partition order.
+
+    Wide rows go through block maxima: the k best entries of a row lie in the k blocks with
+    the largest maxima (lower block first on ties), so only those k × 64 candidates are sorted
+    instead of the whole row.
+    """
     n_rows, n = scores.shape
-    if k < n:
-        kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]
-        above = scores > kth
-        tied = scores == kth
-        need = k - above.sum(axis=1, keepdims=True)
-        chosen = above | (tied & (np.cumsum(tied, axis=1) <= need))
-        part = np.nonzero(chosen)[1].reshape(n_rows, k)
+    if n >= 8 * _BLOCK and k * _BLOCK * 4 <= n:
+        full = n // _BLOCK * _BLOCK
+        block_max = scores[:, :full].reshape(n_rows, -1, _BLOCK).max(axis=2)
+        if full < n:
+            block_max = np.concatenate([block_max, scores[:, full:].max(axis=1)[:, None]], axis=1)
+        block_ids = np.broadcast_to(np.arange(block_max.shape[1]), block_max.shape)
+        best_blocks = np.lexsort((block_ids, -block_max), axis=1)[:, :k]
+        cand = (best_blocks[:, :, None] * _BLOCK + np.arange(_BLOCK)).reshape(n_rows, -1)
+        cand = np.sort(cand, axis=1)
+        inside = cand < n
+        cols = np.where(inside, cand, n - 1)
+        vals = np.where(inside, np.take_along_axis(scores, cols, axis=1), -np.inf)
     else:
-        part = np.broadcast_to(np.arange(n), scores.shape).copy()
-    vals = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -vals), axis=1)
-    top = np.take_along_axis(part, order, axis=1)
-    return top, np.take_along_axis(vals, order, axis=1)
+        cols = np.broadcast_to(np.arange(n), scores.shape)
+        vals = scores
+    order = np.lexsort((cols, -vals), axis=1)[:, :k]
+    return np.take_along_axis(cols, order, axis=1), np.take_along_axis(vals, order, axis=1)
 
 
 def _ranks(q: np.ndarray) -> np.ndarray:

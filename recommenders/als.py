@@ -18,6 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from recommenders._base import Constraint, Recommender
 
@@ -74,10 +75,12 @@ class ALSRecommender(Recommender):
         x = (rng.standard_normal((conf.shape[0], f)) * 0.01).astype(np.float32)
         y = (rng.standard_normal((conf.shape[1], f)) * 0.01).astype(np.float32)
         reg = float(self.regularization)
-        self.loss_history_: list[float] = []
-        for _ in range(self.iterations):
-            x = _solve(conf, y, x, reg, self.cg_steps)
-            y = _solve(conf_t, x, y, reg, self.cg_steps)
+        # the products here are thin (rows × factors × factors): one BLAS thread is as fast and
+        # does not spin against other processes on a busy machine
+        with threadpool_limits(limits=1, user_api="blas"):
+            for _ in range(self.iterations):
+                x = _solve(conf, y, x, reg, self.cg_steps)
+                y = _solve(conf_t, x, y, reg, self.cg_steps)
         self.user_factors_ = x
         self.item_factors_ = y
 

@@ -87,6 +87,26 @@ def load_movielens_catalog(path: str | Path) -> pd.DataFrame:
     return make_catalog(frame)
 
 
+def sample_catalog(n_items: int = 200, *, seed: int = 0, in_stock_share: float = 0.95):
+    """A synthetic shop catalog for ``sample_interactions`` items (ids 0 … n_items - 1)."""
+    rng = np.random.default_rng(seed)
+    ids = np.arange(n_items)
+    return make_catalog(
+        pd.DataFrame(
+            {
+                "item_id": ids,
+                "title": pd.Series([f"Product {i}" for i in ids], dtype="string"),
+                "url": pd.Series([f"https://shop.example/p/{i}" for i in ids], dtype="string"),
+                "image": pd.Series(
+                    [f"https://shop.example/img/{i}.jpg" for i in ids], dtype="string"
+                ),
+                "price": np.round(rng.lognormal(3.0, 0.8, size=n_items), 2),
+                "in_stock": rng.random(n_items) < in_stock_share,
+            }
+        )
+    )
+
+
 def catalog_fingerprint(catalog: pd.DataFrame | pd.Index | Iterable[Any]) -> str:
     """A stable hash of the catalog's item ids (order and dtype do not matter).
 

@@ -30,6 +30,7 @@ from recommenders import (
 MODELS = [
     PopularityRecommender,
     lambda: ItemKNNRecommender(n_neighbors=10),
+    lambda: ItemKNNRecommender(n_neighbors=5, prune="source"),
     lambda: ALSRecommender(factors=4, iterations=10, regularization=1.0, random_state=0),
 ]
 
@@ -144,6 +145,7 @@ def test_recommend_rejects_bad_k() -> None:
         (ALSRecommender(alpha=-1), r"alpha=\.\.\.\) must be int or float"),
         (ItemKNNRecommender(binary="yes"), r"binary=\.\.\.\) must be bool"),
         (PopularityRecommender(by="clicks"), "must be 'users' or 'weight'"),
+        (ItemKNNRecommender(prune="both"), "must be 'target' or 'source'"),
     ],
 )
 def test_invalid_parameters_fail_at_fit_with_the_parameter_named(model, message) -> None:
@@ -171,7 +173,9 @@ def test_knn_shrinkage_and_neighbour_limit_shape_the_similarity() -> None:
     data = _clusters()
     full = ItemKNNRecommender(n_neighbors=100).fit(data)
     one = ItemKNNRecommender(n_neighbors=1).fit(data)
-    assert (np.diff(one.similarity_.tocsc().indptr) <= 1).all()
+    assert (np.diff(one.similarity_.tocsc().indptr) <= 1).all()  # one neighbour per target
+    by_source = ItemKNNRecommender(n_neighbors=1, prune="source").fit(data)
+    assert (np.diff(by_source.similarity_.indptr) <= 1).all()  # one neighbour per user item
     shrunk = ItemKNNRecommender(n_neighbors=100, shrinkage=50).fit(data)
     assert shrunk.similarity_.max() < full.similarity_.max()
 
