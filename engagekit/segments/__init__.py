@@ -20,6 +20,7 @@ from engagekit.segments._evaluate import (
     export_members,
     members,
 )
+from engagekit.segments._imported import import_segment, read_member_ids, reimport_segment
 from engagekit.segments._model import (
     AttributeDimension,
     GPSCoordinates,
@@ -37,6 +38,7 @@ from engagekit.segments._model import (
     SegmentReference,
     SetDimension,
 )
+from engagekit.segments._pinpoint import from_pinpoint, pinpoint_problems, to_pinpoint
 from engagekit.segments._sql import to_sql, where_sql
 from engagekit.segments._store import (
     copy_segment,
@@ -72,12 +74,18 @@ __all__ = [
     "estimate",
     "evaluate",
     "export_members",
+    "from_pinpoint",
+    "import_segment",
     "list_segments",
     "load_segment",
     "members",
+    "pinpoint_problems",
+    "read_member_ids",
+    "reimport_segment",
     "save_segment",
     "segment",
     "segment_versions",
+    "to_pinpoint",
     "to_sql",
     "where_sql",
 ]

@@ -1,0 +1,137 @@
+"""Benchmark: evaluate a 6-criterion segment over generated endpoints, next to DuckDB running the
+same segment's SQL (``to_sql``) over the same Parquet, in the same run.
+
+    .venv/bin/python benchmarks/bench_segments.py            # 10M endpoints (cached Parquet)
+    .venv/bin/python benchmarks/bench_segments.py --quick    # 200k endpoints
+
+The generated frame is cached as a bench project's ``store/endpoints.parquet`` under
+``benchmarks/out/segments-<n>/`` so reruns are fast.
+Target: evaluate <= 1.5 s and within 2x of DuckDB on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import psutil
+
+from engagekit.endpoints import read_endpoints, write_endpoints
+from engagekit.project import Project
+from engagekit.sample import generate_endpoints
+from engagekit.segments import evaluate, segment, to_sql
+
+OUT = Path(__file__).resolve().parent / "out"
+NOW = "2026-11-01T00:00:00Z"
+
+
+class PeakRSS:
+    """Sample this process's RSS every 5 ms while the block runs."""
+
+    def __init__(self) -> None:
+        self.proc = psutil.Process(os.getpid())
+        self.peak = 0
+        self.base = 0
+        self._stop = threading.Event()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            time.sleep(0.005)
+
+    def __enter__(self) -> PeakRSS:
+        gc.collect()
+        self.base = self.proc.memory_info().rss
+        self.peak = self.base
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.proc.memory_info().rss)
+
+    @property
+    def extra_mb(self) -> float:
+        return (self.peak - self.base) / 2**20
+
+
+def load_endpoints(n: int) -> tuple[pd.DataFrame, Path]:
+    """The generated endpoints of a cached bench project (its store/endpoints.parquet)."""
+    folder = OUT / f"segments-{n}"
+    project = Project.open(folder) if folder.exists() else None
+    if project is None or not project.store.endpoints_path.exists():
+        t = time.perf_counter()
+        project = project or Project.create(folder, name=f"bench-{n}")
+        write_endpoints(project, generate_endpoints(n, seed=42))
+        print(f"generated {n:,} endpoints in {time.perf_counter() - t:.1f} s -> {folder}")
+    gc.collect()
+    t = time.perf_counter()
+    df = read_endpoints(project)
+    print(f"loaded {n:,} endpoints from Parquet in {time.perf_counter() - t:.1f} s")
+    return df, project.store.endpoints_path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="200k endpoints, a few seconds")
+    parser.add_argument("-n", type=int, default=None, help="number of endpoints")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    n = args.n or (200_000 if args.quick else 10_000_000)
+
+    df, path = load_endpoints(n)
+    seg = (
+        segment("bench")
+        .channel("EMAIL", "SMS")
+        .country("DE", "FR", "GB", "NL")
+        .attribute("plan", "pro", "enterprise")
+        .contains("interests", "run")
+        .metric_between("lifetime_value", 20, 200)
+        .near(52.52, 13.405, km=900)
+        .build()
+    )
+
+    timings = []
+    for _ in range(args.repeat):
+        with PeakRSS() as mem_pd:
+            t = time.perf_counter()
+            mask = evaluate(seg, df, now=NOW)
+            timings.append(time.perf_counter() - t)
+    pandas_s = min(timings)
+    members = int(mask.sum())
+
+    con = duckdb.connect()
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    sql = to_sql(seg, f"read_parquet('{path}')", select='e."Id"', now=NOW)
+    duck = []
+    for _ in range(args.repeat):
+        with PeakRSS() as mem_db:
+            t = time.perf_counter()
+            got = con.sql(sql).to_arrow_table()
+            duck.append(time.perf_counter() - t)
+    duck_s = min(duck)
+    assert got.num_rows == members, (got.num_rows, members)
+
+    print(f"segment: 6 criteria, {members:,} of {n:,} endpoints selected")
+    print(
+        f"pandas evaluate : {pandas_s:.3f} s  {n / pandas_s / 1e6:.1f} M rows/s  "
+        f"peak RSS {mem_pd.peak / 2**20:,.0f} MB (+{mem_pd.extra_mb:,.0f} MB during evaluate)"
+    )
+    print(
+        f"DuckDB to_sql   : {duck_s:.3f} s  {n / duck_s / 1e6:.1f} M rows/s  "
+        f"peak RSS {mem_db.peak / 2**20:,.0f} MB (+{mem_db.extra_mb:,.0f} MB during query), "
+        f"threads={threads}, over Parquet"
+    )
+    print(f"ratio pandas / DuckDB: {pandas_s / duck_s:.2f}x (target <= 2x; evaluate <= 1.5 s)")
+
+
+if __name__ == "__main__":
+    main()
