@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from engagekit.endpoints import _readers as readers
 from engagekit.endpoints._frame import frame_to_table
@@ -93,7 +92,14 @@ def _exportable(table: pa.Table) -> pa.Table:
 
 
 def _iso(col: pa.ChunkedArray | pa.Array) -> pa.Array:
-    return pc.strftime(col, "%Y-%m-%dT%H:%M:%SZ")
+    """ISO 8601 UTC; whole seconds are written without a fraction."""
+    full = pc.strftime(col, "%Y-%m-%dT%H:%M:%SZ")
+    whole = pc.equal(pc.subsecond(col), 0)
+    return pc.if_else(
+        whole,
+        pc.strftime(pc.cast(col, pa.timestamp("s", tz="UTC"), safe=False), "%Y-%m-%dT%H:%M:%SZ"),
+        full,
+    )
 
 
 def _csv_cell_lists(col: pa.Array) -> pa.Array:
@@ -122,22 +128,34 @@ def _json_lists(col: pa.Array) -> pa.Array:
     )
 
 
+def _csv_cells(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One column as RFC 4180 cells: quoted only when needed, nulls empty."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if pa.types.is_list(col.type):
+        col = _csv_cell_lists(col)
+    elif pa.types.is_timestamp(col.type):
+        col = _iso(col)
+    elif not pa.types.is_string(col.type):
+        col = col.cast(pa.string())
+    needs = pc.match_substring_regex(col, r'[",\r\n]')
+    if pc.any(needs).as_py():
+        quoted = pc.binary_join_element_wise('"', pc.replace_substring(col, '"', '""'), '"', "")
+        col = pc.if_else(needs, quoted, col)
+    return pc.fill_null(col, "")
+
+
 def _csv_bytes(table: pa.Table, *, header: bool = True) -> bytes:
-    arrays = []
-    for name in table.column_names:
-        col = table.column(name)
-        if pa.types.is_list(col.type):
-            col = _csv_cell_lists(col)
-        elif pa.types.is_timestamp(col.type):
-            col = _iso(col)
-        arrays.append(col)
-    out = pa.BufferOutputStream()
-    pacsv.write_csv(
-        pa.Table.from_arrays(arrays, names=table.column_names),
-        out,
-        write_options=pacsv.WriteOptions(include_header=header),
-    )
-    return out.getvalue().to_pybytes()
+    """The table as CSV: rows joined in Arrow, quoted only where RFC 4180 needs it."""
+    cells = [_csv_cells(table.column(name)) for name in table.column_names]
+    lines = pc.binary_join_element_wise(*cells, ",")
+    lines = pc.binary_join_element_wise(lines, pa.scalar("\n", pa.string()), "")
+    body = pc.binary_join(pa.array([lines], pa.list_(pa.string())), "")[0].as_py() or ""
+    head = ""
+    if header:
+        names = _csv_cells(pa.array(table.column_names, pa.string())).to_pylist()
+        head = ",".join(names) + "\n"
+    return (head + body).encode("utf-8")
 
 
 def _ndjson_bytes(table: pa.Table) -> bytes:

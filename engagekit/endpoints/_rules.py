@@ -49,7 +49,9 @@ _EMAIL_FAST: Final = (
     r"\.[a-z]{2,63}$"
 )
 _SPECIAL_USE_TLD: Final = r"\.(?:arpa|invalid|local|localhost|onion|test)$"
-_NUMBER: Final = r"^\s*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*$"
+_NUMBER: Final = (
+    r"^\s*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:nan|inf|infinity))\s*$"
+)
 _LOCALE: Final = r"^[A-Za-z]{2,3}(?:[_-][A-Za-z0-9]{2,8})*$"
 
 
@@ -294,7 +296,7 @@ def string_lists(name: str, arr: pa.Array, problems: Problems) -> pa.Array:
             rows = np.zeros(n, dtype=bool)
             rows[parents[long_value]] = True
             problems.add(name, rows, f"a value longer than {MAX_ATTRIBUTE_VALUE_CHARS} characters")
-            too_many |= rows
+            too_many = too_many | rows
     return _null_where(lists, too_many)
 
 
