@@ -426,6 +426,52 @@ def test_variance_reduction_shrinks_the_required_sample():
     assert cuped.n_holdout == pytest.approx(base.n_holdout * 0.7, rel=1e-3)
 
 
+def test_unequal_allocation_is_sized_by_the_smallest_treatment():
+    allocation = {"holdout": 10, "0": 60, "1": 30}
+    plan = plan_sample_size(metric="mean", baseline=2.0, sd=3.0, mde=0.05, allocation=allocation)
+    nobs1 = NormalIndPower().solve_power(effect_size=0.1 / 3.0, alpha=0.05, power=0.8, ratio=3.0)
+    assert plan.n_holdout == math.ceil(nobs1)
+    assert plan.arm_sizes == {
+        "holdout": plan.n_holdout,
+        "0": math.ceil(nobs1 * 6 - 1e-9),
+        "1": math.ceil(nobs1 * 3 - 1e-9),
+    }
+    assert plan.n_per_treatment == plan.arm_sizes["1"]
+    assert plan.n_total == sum(plan.arm_sizes.values())
+    assert plan.holdout_share == pytest.approx(0.1) and plan.treatments == 2
+    # the weakest comparison has exactly the requested power at that size
+    assert power_at(
+        metric="mean", baseline=2.0, sd=3.0, mde=0.05, n_holdout=nobs1, allocation=allocation
+    ) == pytest.approx(0.8, abs=1e-9)
+
+
+def test_equal_allocation_matches_holdout_share_and_treatments():
+    a = plan_sample_size(
+        metric="proportion", baseline=0.1, mde=0.1, holdout_share=0.2, treatments=2
+    )
+    b = plan_sample_size(
+        metric="proportion", baseline=0.1, mde=0.1, allocation={"holdout": 0.2, "0": 0.4, "1": 0.4}
+    )
+    assert (
+        a.arm_sizes
+        == b.arm_sizes
+        == {"holdout": a.n_holdout, "0": a.n_per_treatment, "1": a.n_per_treatment}
+    )
+    mde = plan_mde(
+        metric="proportion",
+        baseline=0.1,
+        n_total=50_000,
+        allocation={"holdout": 10, "0": 45, "1": 45},
+    )
+    assert mde.arm_sizes == {"holdout": 5000, "0": 22500, "1": 22500}
+    assert mde.n_total == 50_000
+
+
+def test_allocation_must_name_the_control():
+    with pytest.raises(StatsInputError, match="no control arm 'holdout'"):
+        plan_sample_size(metric="proportion", baseline=0.1, mde=0.1, allocation={"A": 1, "B": 1})
+
+
 def test_power_planner_explains_bad_inputs():
     with pytest.raises(StatsInputError, match="standard deviation per user"):
         plan_sample_size(metric="mean", baseline=1.0, mde=0.1)

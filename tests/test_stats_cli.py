@@ -164,5 +164,29 @@ def test_plan_sizes_an_audience_and_reports_an_mde(capsys):
         == 0
     )
     assert "mde_abs" in capsys.readouterr().out
+    assert (
+        main(
+            [
+                "stats",
+                "plan",
+                "--metric",
+                "proportion",
+                "--baseline",
+                "0.05",
+                "--mde",
+                "0.1",
+                "--allocation",
+                "holdout=10",
+                "--allocation",
+                "0=60",
+                "--allocation",
+                "1=30",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    plan = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(plan["arm_sizes"]) == {"holdout", "0", "1"}
     assert main(["stats", "plan", "--metric", "mean", "--baseline", "5", "--sd", "3"]) == 1
     assert "exactly one of --mde" in capsys.readouterr().err

@@ -113,6 +113,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         treatments=args.treatments,
         alternative=args.alternative,
         variance_reduction=args.variance_reduction,
+        allocation={k: float(v) for k, v in _pairs(args.allocation, "--allocation").items()}
+        or None,
+        control=args.control,
     )
     if (args.mde is None) == (args.n_total is None):
         raise StatsInputError(
@@ -211,6 +214,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--n-total", type=int, default=None, help="audience size (gives the MDE)")
     q.add_argument("--holdout-share", type=float, default=0.1)
     q.add_argument("--treatments", type=int, default=1)
+    q.add_argument(
+        "--allocation",
+        action="append",
+        metavar="ARM=SHARE",
+        help="unequal split, e.g. --allocation holdout=10 --allocation 0=60 --allocation 1=30",
+    )
+    q.add_argument("--control", default="holdout", help="the holdout arm in --allocation")
     q.add_argument("--alpha", type=float, default=0.05)
     q.add_argument("--power", type=float, default=0.8)
     q.add_argument("--alternative", choices=["two-sided", "larger"], default="two-sided")

@@ -4,7 +4,9 @@ Method: the normal approximation to the two-sample test with unpooled variances 
 of each arm evaluated at its own mean under the alternative), two-sided power counting both
 tails, as statsmodels' ``NormalIndPower`` does. Allocation: a holdout share ``h`` of the
 audience and ``treatments`` arms sharing the rest equally, so each treatment-vs-holdout
-comparison has ``n_t / n_c = (1 - h) / (treatments * h)``. ``variance_reduction`` (e.g. the
+comparison has ``n_t / n_c = (1 - h) / (treatments * h)``; or any ``allocation`` of shares
+per arm (Pinpoint's ``HoldoutPercent`` and treatment ``SizePercent``), where the smallest
+treatment sets the size. ``variance_reduction`` (e.g. the
 one CUPED reported on a previous run) shrinks the variance of a mean metric accordingly.
 
     >>> plan = plan_sample_size(metric="proportion", baseline=0.05, mde=0.10, holdout_share=0.5)
@@ -15,6 +17,8 @@ one CUPED reported on a previous run) shrinks the variance of a mean metric acco
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Literal
 
 from scipy import optimize as _opt
@@ -92,12 +96,35 @@ def _power(d: float, se: float, alpha: float, alternative: str) -> float:
     return float(_sp.norm.sf(z - d / se))
 
 
-def _ratio(holdout_share: float, treatments: int) -> float:
-    return (1 - holdout_share) / (treatments * holdout_share)
-
-
 def _absolute(baseline: float, mde: float, relative: bool) -> float:
     return mde * baseline if relative else mde
+
+
+def _shares(
+    holdout_share: float,
+    treatments: int,
+    allocation: Mapping[str, float] | None,
+    control: str,
+) -> tuple[float, dict[str, float]]:
+    """The holdout's share and each treatment's share of the audience."""
+    if allocation is None:
+        each = (1.0 - holdout_share) / treatments
+        return holdout_share, {str(i): each for i in range(treatments)}
+    weights = {str(k): float(v) for k, v in allocation.items()}
+    if control not in weights:
+        raise StatsInputError(
+            f"allocation has no control arm {control!r} (arms: {', '.join(weights)}); name the "
+            "holdout or pass control="
+        )
+    if any(v <= 0 for v in weights.values()) or len(weights) < 2:
+        raise StatsInputError(
+            f"allocation needs a positive share for the control and at least one treatment, "
+            f"got {weights}"
+        )
+    total = sum(weights.values())
+    shares = {k: v / total for k, v in weights.items()}
+    h = shares.pop(control)
+    return h, shares
 
 
 def _plan(
@@ -108,14 +135,15 @@ def _plan(
     alpha: float,
     power: float,
     alternative: str,
-    holdout_share: float,
-    treatments: int,
+    h: float,
+    shares: Mapping[str, float],
     n_c: float,
     variance_reduction: float,
+    control: str,
 ) -> PowerPlan:
-    ratio = _ratio(holdout_share, treatments)
     n_hold = math.ceil(n_c - 1e-9)
-    n_treat = math.ceil(n_c * ratio - 1e-9)
+    sizes = {control: n_hold}
+    sizes.update({t: math.ceil(n_c * s / h - 1e-9) for t, s in shares.items()})
     return PowerPlan(
         metric=metric,
         baseline=baseline,
@@ -125,13 +153,14 @@ def _plan(
         alpha=alpha,
         power=power,
         alternative=alternative,
-        holdout_share=holdout_share,
-        treatments=treatments,
+        holdout_share=h,
+        treatments=len(shares),
         n_holdout=n_hold,
-        n_per_treatment=n_treat,
-        n_total=n_hold + treatments * n_treat,
+        n_per_treatment=min(sizes[t] for t in shares),
+        n_total=sum(sizes.values()),
         variance_reduction=variance_reduction,
         method=METHOD,
+        arm_sizes=sizes,
     )
 
 
@@ -148,15 +177,20 @@ def power_at(
     treatments: int = 1,
     alternative: Alternative = "two-sided",
     variance_reduction: float = 0.0,
+    allocation: Mapping[str, float] | None = None,
+    control: str = "holdout",
 ) -> float:
-    """The power of one treatment-vs-holdout comparison with ``n_holdout`` holdout users."""
+    """The power of the weakest treatment-vs-holdout comparison with ``n_holdout`` holdout users."""
     sd_ = _validate(
         metric, baseline, sd, alpha, 0.5, holdout_share, treatments, alternative, variance_reduction
     )
+    h, shares = _shares(holdout_share, treatments, allocation, control)
     d = _absolute(baseline, mde, relative)
-    ratio = _ratio(holdout_share, treatments)
-    se = _diff_sd(metric, baseline, sd_, d, ratio, variance_reduction) / math.sqrt(n_holdout)
-    return _power(abs(d), se, alpha, alternative)
+    powers = []
+    for s in shares.values():
+        se = _diff_sd(metric, baseline, sd_, d, s / h, variance_reduction) / math.sqrt(n_holdout)
+        powers.append(_power(abs(d), se, alpha, alternative))
+    return min(powers)
 
 
 def plan_sample_size(
@@ -172,12 +206,17 @@ def plan_sample_size(
     treatments: int = 1,
     alternative: Alternative = "two-sided",
     variance_reduction: float = 0.0,
+    allocation: Mapping[str, float] | None = None,
+    control: str = "holdout",
 ) -> PowerPlan:
     """Users needed to detect ``mde`` (relative to ``baseline`` unless ``relative=False``).
 
     ``baseline`` is the holdout's conversion rate (proportion) or mean (mean, with ``sd`` the
-    per-user standard deviation). Sizes are per treatment-vs-holdout comparison; for several
-    treatments consider a smaller ``alpha`` (e.g. ``0.05 / treatments``) for multiplicity.
+    per-user standard deviation). The audience is split into a ``holdout_share`` and
+    ``treatments`` equal arms, or by ``allocation`` (arm -> share or percent, e.g. Pinpoint's
+    ``{"holdout": 10, "0": 60, "1": 30}``); every treatment-vs-holdout comparison gets at least
+    the requested power, so the smallest treatment sets the size. ``arm_sizes`` lists each arm.
+    For several treatments consider a smaller ``alpha`` (e.g. ``0.05 / treatments``).
     """
     sd_ = _validate(
         metric,
@@ -190,6 +229,7 @@ def plan_sample_size(
         alternative,
         variance_reduction,
     )
+    h, shares = _shares(holdout_share, treatments, allocation, control)
     d = _absolute(baseline, mde, relative)
     if d == 0:
         raise StatsInputError("mde must be non-zero: no sample size detects a zero effect")
@@ -197,7 +237,8 @@ def plan_sample_size(
         raise StatsInputError(
             f"baseline {baseline} with effect {d:+g} leaves the 0..1 range; choose a smaller mde"
         )
-    ratio = _ratio(holdout_share, treatments)
+    # the binding comparison is the one with the smallest treatment share
+    ratio = min(shares.values()) / h
     k = _diff_sd(metric, baseline, sd_, d, ratio, variance_reduction)
 
     def gap(n_c: float) -> float:
@@ -216,10 +257,11 @@ def plan_sample_size(
         alpha,
         power,
         alternative,
-        holdout_share,
-        treatments,
+        h,
+        shares,
         n_c,
         variance_reduction,
+        control,
     )
 
 
@@ -235,8 +277,14 @@ def plan_mde(
     treatments: int = 1,
     alternative: Alternative = "two-sided",
     variance_reduction: float = 0.0,
+    allocation: Mapping[str, float] | None = None,
+    control: str = "holdout",
 ) -> PowerPlan:
-    """The smallest positive effect an audience of ``n_total`` users detects with ``power``."""
+    """The smallest positive effect an audience of ``n_total`` users detects with ``power``.
+
+    With unequal treatment shares this is the effect the smallest treatment can detect (larger
+    arms detect smaller effects).
+    """
     sd_ = _validate(
         metric,
         baseline,
@@ -248,10 +296,11 @@ def plan_mde(
         alternative,
         variance_reduction,
     )
-    if n_total < 2 + treatments:
+    h, shares = _shares(holdout_share, treatments, allocation, control)
+    if n_total < 1 + len(shares) or n_total * min(h, *shares.values()) < 1:
         raise StatsInputError(f"n_total must allow at least one user per arm, got {n_total}")
-    n_c = n_total * holdout_share
-    ratio = _ratio(holdout_share, treatments)
+    n_c = n_total * h
+    ratio = min(shares.values()) / h
 
     def gap(d: float) -> float:
         k = _diff_sd(metric, baseline, sd_, d, ratio, variance_reduction)
@@ -275,9 +324,18 @@ def plan_mde(
         alpha,
         power,
         alternative,
-        holdout_share,
-        treatments,
+        h,
+        shares,
         n_c,
         variance_reduction,
+        control,
     )
-    return plan
+    sizes = {control: n_total * h} | {t: n_total * s for t, s in shares.items()}
+    floors = {a: math.floor(v + 1e-9) for a, v in sizes.items()}
+    return replace(
+        plan,
+        n_total=n_total,
+        n_holdout=floors[control],
+        n_per_treatment=min(floors[t] for t in shares),
+        arm_sizes=floors,
+    )

@@ -118,7 +118,8 @@ class PowerPlan:
     n_total: int
     variance_reduction: float
     method: str
+    arm_sizes: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """A flat dict."""
+        """A dict of the plan (``arm_sizes`` stays a dict)."""
         return asdict(self)
