@@ -5,7 +5,8 @@
 
 The endpoint frame is built once from ``engagekit.sample.generate_endpoints`` (a 1M base copied
 with new ids, users and addresses) and cached as Parquet under ``benchmarks/out/``. The history
-is a ledger of 10% of the endpoints over the last three days; 1% of addresses are suppressed.
+is a ledger of 10% of the endpoints over the last three days (with the ``user_id`` column the
+delivery ledger keeps); 1% of addresses are suppressed.
 
 Reference, measured in the same run: allocation with ``pandas.util.hash_pandas_object`` over the
 same units (the usual pandas way to hash strings), against engagekit's ``ek64`` allocation.
@@ -114,6 +115,7 @@ def history(endpoints: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         {
             "run_id": "bench-ab-old",
             "endpoint_id": endpoints["Id"].iloc[rows].to_numpy(),
+            "user_id": endpoints["User.UserId"].iloc[rows].to_numpy(),
             "campaign": np.where(rng.random(n) < 0.5, "bench-ab", "newsletter"),
             "status": np.where(rng.random(n) < 0.95, "sent", "failed"),
             "created_at": NOW - ago,

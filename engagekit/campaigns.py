@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -46,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from engagekit.endpoints import PUSH_CHANNEL_TYPES
 from engagekit.errors import DefinitionError, NotFoundError
-from engagekit.experiments import Allocation, Arm, endpoint_buckets, srm_check
+from engagekit.experiments import Allocation, Arm, keys_to_buckets, srm_check, unit_keys, units
 from engagekit.project import Project, ProjectSettings, QuietTime
 from engagekit.schedules import (
     TIMESTAMP_DTYPE,
@@ -78,11 +79,11 @@ REASONS: Final = (
     "SUPPRESSED",
     "OUTSIDE_SCHEDULE",
     "LOCAL_TIME_PASSED",
+    "QUIET_TIME",
     "TOTAL_LIMIT",
     "DAILY_LIMIT",
     "USER_CAMPAIGN_LIMIT",
     "USER_DAILY_LIMIT",
-    "QUIET_TIME",
     "HOLDOUT",
 )
 STATUSES: Final = ("scheduled", "excluded")
@@ -598,24 +599,17 @@ def plan_campaign(
         has = pos_map.notna().to_numpy()
         mask &= has
         event_due = pos_map.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
-    pos = np.flatnonzero(mask)
-    n = len(pos)
+    n = int(mask.sum())
+    sel = None if n == n_all else mask
+    ids_s, users_s, address_s = _select_columns(endpoints, ("Id", "User.UserId", "Address"), sel, n)
 
     def col(name: str) -> pd.Series:
-        if name in endpoints.columns:
-            s = endpoints[name]
-            return s.iloc[pos] if n != n_all else s
-        return pd.Series(pd.array([None] * n, dtype="string"), index=endpoints.index[pos])
-
-    ids_s = col("Id").astype("string")
-    users_s = col("User.UserId").astype("string")
-    address_s = col("Address").astype("string")
-    sub = pd.DataFrame({"Id": ids_s, "User.UserId": users_s}, copy=False)
+        return _select_columns(endpoints, (name,), sel, n)[0]
 
     # -- allocation --------------------------------------------------------------------------
     alloc = campaign.allocation()
-    bucket = endpoint_buckets(sub, campaign.allocation_salt)
-    arm_idx = alloc.arm_index(bucket)
+    ukeys = unit_keys(units(pd.DataFrame({"Id": ids_s, "User.UserId": users_s}, copy=False)))
+    arm_idx = alloc.arm_index(keys_to_buckets(ukeys, campaign.allocation_salt))
     arm_names = alloc.names
     is_holdout = np.zeros(n, dtype=bool)
     if campaign.holdout_percent:
@@ -636,7 +630,7 @@ def plan_campaign(
     passed = np.zeros(n, dtype=bool)
     if event_due is not None:
         raw = (
-            pd.Series(np.maximum(event_due[pos], np.datetime64(now_ts.tz_localize(None), "us")))
+            pd.Series(np.maximum(event_due[mask], np.datetime64(now_ts.tz_localize(None), "us")))
             .astype("datetime64[us]")
             .dt.tz_localize("UTC")
         )
@@ -682,23 +676,23 @@ def plan_campaign(
 
     mark("OPTED_OUT", _eq(col("OptOut"), "ALL"))
     mark("INACTIVE", _eq(col("EndpointStatus"), "INACTIVE"))
-    addr_arr = pa.array(address_s, from_pandas=True)
-    blank = pc.fill_null(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(addr_arr)), 0), True)
+    trimmed = pc.utf8_trim_whitespace(pa.array(address_s, from_pandas=True))
+    blank = pc.fill_null(pc.equal(pc.binary_length(trimmed), 0), True)
     mark("NO_ADDRESS", blank.to_numpy(zero_copy_only=False))
     supp = _suppressed_set(suppressed)
     if supp is not None and len(supp):
-        hit = pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(addr_arr)), value_set=supp)
+        hit = pc.is_in(pc.utf8_lower(trimmed), value_set=supp)
         mark("SUPPRESSED", pc.fill_null(hit, False).to_numpy(zero_copy_only=False))
     end = schedule.end
     if end is not None:
         mark("OUTSIDE_SCHEDULE", due_values > np.datetime64(end.tz_localize(None), "us"))
     mark("LOCAL_TIME_PASSED", passed)
-    _mark_limits(
-        mark, reason, campaign, settings, history, endpoints, ids_s, users_s, is_holdout,
-        now_ts, run_id,
-    )  # fmt: skip
     if schedule.quiet_time_mode == "SKIP":
         mark("QUIET_TIME", in_quiet)
+    _mark_limits(
+        mark, reason, campaign, settings, history, endpoints, ids_s, ukeys, is_holdout, now_ts,
+        run_id,
+    )  # fmt: skip
     mark("HOLDOUT", is_holdout)
 
     # -- assemble ----------------------------------------------------------------------------
@@ -795,9 +789,15 @@ def _const(value: str, n: int) -> pd.Categorical:
 
 
 def _categorical_of(s: pd.Series) -> pd.Categorical:
+    """The column as a categorical of its used string values (by codes, no hashing)."""
     if isinstance(s.dtype, pd.CategoricalDtype):
-        cat = s.array.remove_unused_categories()  # type: ignore[union-attr]
-        return cat.rename_categories([str(c) for c in cat.categories])
+        cat = s.array
+        codes = cat.codes  # type: ignore[union-attr]
+        used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(cat.categories)))
+        lookup = np.full(len(cat.categories) + 1, -1, dtype=np.int16)
+        lookup[used] = np.arange(len(used))
+        names = [str(c) for c in cat.categories[used]]
+        return pd.Categorical.from_codes(lookup[codes], categories=names)
     return pd.Categorical(s.astype("string"))
 
 
@@ -880,12 +880,15 @@ def _mark_limits(
     history: pd.DataFrame | None,
     endpoints: pd.DataFrame,
     ids: pd.Series,
-    users: pd.Series,
+    ukeys: np.ndarray,
     is_holdout: np.ndarray,
     now: pd.Timestamp,
     run_id: str | None,
 ) -> None:
-    """TOTAL / DAILY (per endpoint, this campaign) and USER_CAMPAIGN / USER_DAILY (per user)."""
+    """TOTAL / DAILY (per endpoint, this campaign) and USER_CAMPAIGN / USER_DAILY (per user).
+
+    Joins run on 64-bit unit keys (:func:`engagekit.experiments.unit_keys`), not strings.
+    """
     total = campaign.limits.total or settings.limits.total or 0
     daily = campaign.limits.daily or settings.limits.daily or 0
     user_campaign = settings.limits.max_per_user_per_campaign or 0
@@ -894,17 +897,38 @@ def _mark_limits(
         return
     n = len(ids)
     hist = _counted_history(history, run_id, endpoints if (user_campaign or user_daily) else None)
-    day_ago = now - pd.Timedelta(hours=24)
-    if hist is not None and len(hist) and (total or daily):
-        mine = hist[hist["campaign"].astype("string") == campaign.name]
-        if total:
-            mark("TOTAL_LIMIT", _lookup_counts(mine["endpoint_id"], ids) >= total)
-        if daily:
-            recent = mine[(mine["created_at"] > day_ago) & (mine["created_at"] <= now)]
-            mark("DAILY_LIMIT", _lookup_counts(recent["endpoint_id"], ids) >= daily)
-    if not (user_campaign or user_daily):
-        return
-    unit_s = users.astype("string").where(users.notna(), ids)
+    has_hist = hist is not None and len(hist) > 0
+    # one join of the plan's unit keys against the history's: slot of each plan row (-1: none)
+    mine = recent = np.zeros(0, dtype=bool)
+    slot = np.full(n, -1, dtype=np.int64)
+    inverse = np.zeros(0, dtype=np.int64)
+    n_slots = 0
+    if has_hist:
+        assert hist is not None
+        mine = (hist["campaign"] == campaign.name).to_numpy(dtype=bool, na_value=False)
+        created = hist["created_at"]
+        day_ago = now - pd.Timedelta(hours=24)
+        recent = ((created > day_ago) & (created <= now)).to_numpy(dtype=bool, na_value=False)
+        uniq, inverse = np.unique(unit_keys(hist["user_unit"]), return_inverse=True)
+        n_slots = len(uniq)
+        slot = pd.Index(uniq).get_indexer(ukeys)
+
+    def per_unit(keep: np.ndarray) -> np.ndarray:
+        counts = np.append(np.bincount(inverse[keep], minlength=n_slots), 0)
+        return counts[slot]
+
+    if has_hist and (total or daily) and mine.any():
+        assert hist is not None
+        # only endpoints of units with history can have endpoint history
+        rows = np.flatnonzero(per_unit(mine) > 0)
+        ep_keys = unit_keys(pa.array(ids, from_pandas=True).take(pa.array(rows)))
+        hist_eps = unit_keys(hist["endpoint_id"])
+        for limit, code, keep in ((total, "TOTAL_LIMIT", mine), (daily, "DAILY_LIMIT",
+                                                                   mine & recent)):  # fmt: skip
+            if limit:
+                over = np.zeros(n, dtype=bool)
+                over[rows] = _count_by_key(hist_eps[keep], ep_keys) >= limit
+                mark(code, over)
     for limit, code, recent_only, own_campaign in (
         (user_campaign, "USER_CAMPAIGN_LIMIT", False, True),
         (user_daily, "USER_DAILY_LIMIT", True, False),
@@ -912,22 +936,67 @@ def _mark_limits(
         if not limit:
             continue
         prior = np.zeros(n, dtype=np.int64)
-        if hist is not None and len(hist):
-            h = hist
+        if has_hist:
+            keep = np.ones(len(inverse), dtype=bool)
             if own_campaign:
-                h = h[h["campaign"].astype("string") == campaign.name]
+                keep &= mine
             if recent_only:
-                h = h[(h["created_at"] > day_ago) & (h["created_at"] <= now)]
-            prior = _lookup_counts(h["user_unit"], unit_s)
-        # messages this plan would add before this row, per user (in row order)
+                keep &= recent
+            prior = per_unit(keep)
+        # messages this plan adds to a user before this row (row order), eligible rows only
         eligible = (reason == 0) & ~is_holdout
-        rank = np.zeros(n, dtype=np.int64)
-        if eligible.any():
-            sel = np.flatnonzero(eligible)
-            codes, _ = pd.factorize(unit_s.iloc[sel])
-            rank[sel] = pd.Series(codes).groupby(codes).cumcount().to_numpy()
-        over = prior + np.where(eligible, rank, 0) >= limit
-        mark(code, over)
+        mark(code, prior + _rank_within_key(ukeys, eligible) >= limit)
+
+
+def _count_by_key(keys: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """How often each target key occurs in ``keys`` (uint64 hash join)."""
+    if not len(keys) or not len(targets):
+        return np.zeros(len(targets), dtype=np.int64)
+    uniq, counts = np.unique(keys, return_counts=True)
+    idx = pd.Index(uniq).get_indexer(targets)
+    return np.append(counts, 0)[idx]
+
+
+def _rank_within_key(keys: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """0, 1, 2 … for the eligible rows of each key in row order (0 elsewhere)."""
+    rank = np.zeros(len(keys), dtype=np.int64)
+    sel = np.flatnonzero(eligible)
+    if len(sel) < 2:
+        return rank
+    ordered = np.sort(keys[sel])
+    same = ordered[1:] == ordered[:-1]
+    if not same.any():
+        return rank
+    repeated = pd.Index(np.unique(ordered[1:][same])).get_indexer(keys[sel]) >= 0
+    rows = sel[repeated]
+    codes, _ = pd.factorize(keys[rows])
+    rank[rows] = pd.Series(codes).groupby(codes).cumcount().to_numpy()
+    return rank
+
+
+def _select_columns(
+    endpoints: pd.DataFrame, names: Sequence[str], mask: np.ndarray | None, n: int
+) -> list[pd.Series]:
+    """The rows of ``mask`` of some columns (Arrow filter, in threads; categoricals by codes)."""
+
+    def one(name: str) -> pd.Series:
+        if name not in endpoints.columns:
+            return pd.Series(pd.array([None] * n, dtype="string"))
+        s = endpoints[name]
+        if mask is None:
+            return s.reset_index(drop=True)
+        arr = s.array
+        if isinstance(arr, pd.Categorical):
+            return pd.Series(pd.Categorical.from_codes(arr.codes[mask], dtype=arr.dtype))
+        if hasattr(arr, "__arrow_array__"):
+            chunked = arr.__arrow_array__()
+            return pd.Series(pd.array(pc.filter(chunked, pa.array(mask)), dtype=s.dtype))
+        return pd.Series(s.to_numpy()[mask], dtype=s.dtype)
+
+    if len(names) == 1 or n < 100_000:
+        return [one(name) for name in names]
+    with ThreadPoolExecutor(max_workers=min(len(names), 4)) as pool:
+        return list(pool.map(one, names))
 
 
 def _counted_history(
@@ -936,7 +1005,8 @@ def _counted_history(
     """Ledger rows that count toward limits (targeted: pending, sent, failed), this run aside.
 
     ``user_unit`` is the row's user: the history's ``user_id`` when present, else the user of
-    its endpoint in ``endpoints``, else the endpoint id.
+    its endpoint in ``endpoints``, else the endpoint id — the same fallback as the plan's units,
+    so a plan row and its endpoint's history always share a unit key.
     """
     if history is None or not len(history):
         return None
@@ -945,8 +1015,11 @@ def _counted_history(
         h = h[h["status"].astype("string").isin(COUNTED_STATUSES).to_numpy(dtype=bool)]
     if run_id is not None and "run_id" in h.columns:
         h = h[(h["run_id"].astype("string") != run_id).to_numpy(dtype=bool, na_value=True)]
-    created = pd.to_datetime(h["created_at"], utc=True, format="ISO8601")
+    created = h["created_at"]
+    if not isinstance(created.dtype, pd.DatetimeTZDtype):
+        created = pd.to_datetime(created, utc=True, format="ISO8601")
     ep = h["endpoint_id"].astype("string")
+    # the ledger's user_id is the plan's (NA: the endpoint had no user, its id is the unit)
     unit = h["user_id"].astype("string") if "user_id" in h.columns else None
     if unit is None and endpoints is not None and "User.UserId" in endpoints.columns:
         unit = _users_of(ep, endpoints)
@@ -974,19 +1047,6 @@ def _users_of(endpoint_ids: pd.Series, endpoints: pd.DataFrame) -> pd.Series:
     pos = pc.index_in(pa.array(endpoint_ids, type=pa.string()), value_set=uniq)
     out = user_of_uniq[pos.to_numpy(zero_copy_only=False).astype(np.int64)]
     return pd.Series(out, index=endpoint_ids.index, dtype="string")
-
-
-def _lookup_counts(keys: pd.Series, targets: pd.Series) -> np.ndarray:
-    """How often each target value occurs in ``keys`` (vectorized via arrow ``index_in``)."""
-    if not len(keys):
-        return np.zeros(len(targets), dtype=np.int64)
-    counts = keys.astype("string").value_counts()
-    value_set = pa.array(counts.index.astype("string"), type=pa.string())
-    idx = pc.index_in(pa.array(targets.astype("string"), type=pa.string()), value_set=value_set)
-    pos = idx.to_numpy(zero_copy_only=False)
-    pos = np.nan_to_num(pos.astype("float64"), nan=-1).astype(np.int64)
-    values = np.append(counts.to_numpy(dtype=np.int64), 0)
-    return values[pos]
 
 
 def plan_counts(plan: pd.DataFrame) -> dict[str, int]:

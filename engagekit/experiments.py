@@ -9,14 +9,15 @@ buckets; each arm owns a contiguous range of buckets sized by its percent. So:
 * adding endpoints later moves no one (a unit's bucket ignores the rest of the frame);
 * the holdout owns the *first* buckets, so resizing treatments never moves the control group.
 
-The hash (``ek64``) is defined on bytes, implemented with numpy only, and pinned by golden
-values in the tests, so it is the same in every process, platform and library version:
+The hash is defined on bytes, implemented with numpy only, and pinned by golden values in
+the tests, so it is the same in every process, platform and library version. Two stages:
 
-1. ``key = blake2b(salt.encode("utf-8"), digest_size=8)`` read as a little-endian uint64;
-2. ``h = key ^ (len(b) * 0x9E3779B97F4A7C15)`` where ``b`` is the unit's UTF-8 bytes;
-3. for each 8-byte little-endian word ``w`` of ``b`` zero-padded to a multiple of 8 bytes:
-   ``h = fmix(h ^ w)`` with ``fmix`` the SplitMix64 finalizer (all arithmetic mod 2**64);
-4. ``h = fmix(h + key)``; the bucket is ``h % 10000``.
+* the *unit key* ``ek64(b)`` of the unit's UTF-8 bytes ``b`` (salt-free, reusable as a join key):
+  ``h = SEED ^ (len(b) * 0x9E3779B97F4A7C15)``; for each 8-byte little-endian word ``w`` of
+  ``b`` zero-padded to a multiple of 8 bytes, ``h = fmix(h ^ w)``; finally ``fmix(h + SEED)``,
+  with ``fmix`` the SplitMix64 finalizer, ``SEED = 0x243F6A8885A308D3`` and arithmetic mod 2**64;
+* the *bucket* under a campaign's salt: ``fmix(key ^ salt_key(salt)) % 10000`` where
+  ``salt_key`` is ``blake2b(salt.encode("utf-8"), digest_size=8)`` read little-endian.
 
 >>> import pandas as pd
 >>> from engagekit.experiments import Arm, allocate, buckets
@@ -44,6 +45,7 @@ BUCKETS: Final = 10_000
 _M1: Final = np.uint64(0xBF58476D1CE4E5B9)
 _M2: Final = np.uint64(0x94D049BB133111EB)
 _GOLDEN: Final = np.uint64(0x9E3779B97F4A7C15)
+_SEED: Final = np.uint64(0x243F6A8885A308D3)
 _MASK64: Final = (1 << 64) - 1
 
 
@@ -62,37 +64,31 @@ def _fmix(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def hash_units(
-    units: pd.Series | pa.Array | pa.ChunkedArray | Sequence[str], salt: str
-) -> np.ndarray:
-    """``ek64`` of each unit string with ``salt`` (uint64 array). Nulls hash as the empty string.
+def unit_keys(units: pd.Series | pa.Array | pa.ChunkedArray | Sequence[str]) -> np.ndarray:
+    """``ek64`` of each string (uint64 array, salt-free). Nulls hash as the empty string.
 
     Vectorized: strings are grouped by their number of 8-byte words, padded with zero bytes by
     ``pyarrow.compute.ascii_rpad`` (which counts bytes) and read as a 2-D uint64 view.
     """
     arr = _as_large_string(units)
     n = len(arr)
-    key = np.uint64(salt_key(salt))
-    lengths = pc.binary_length(arr).to_numpy(zero_copy_only=False)
-    lengths = np.nan_to_num(lengths.astype("float64"), nan=0.0).astype(np.uint64)
     out = np.empty(n, dtype=np.uint64)
     if n == 0:
         return out
+    if arr.null_count:
+        arr = pc.fill_null(arr, "")
+    lengths = pc.binary_length(arr).to_numpy().astype(np.uint64)
+    words = (lengths + np.uint64(7)) >> np.uint64(3)
     with np.errstate(over="ignore"):
-        words = (lengths + np.uint64(7)) // np.uint64(8)
-        for nw in np.unique(words):
-            rows = np.flatnonzero(words == nw)
-            h = key ^ (lengths[rows] * _GOLDEN)
+        for nw in np.flatnonzero(np.bincount(words.astype(np.int64))):
+            rows = None if words[0] == nw and (words == nw).all() else np.flatnonzero(words == nw)
+            h = _SEED ^ ((lengths if rows is None else lengths[rows]) * _GOLDEN)
             if nw:
-                part = arr.take(pa.array(rows)) if len(rows) != n else arr
-                part = pc.fill_null(part, "")
+                part = arr if rows is None else arr.take(pa.array(rows))
                 width = int(nw) * 8
                 padded = pc.ascii_rpad(part, width=width, padding="\x00")
-                padded = padded.combine_chunks() if isinstance(padded, pa.ChunkedArray) else padded
-                offsets = np.frombuffer(padded.buffers()[1], dtype=np.int64)[
-                    padded.offset : padded.offset + len(padded) + 1
-                ]
-                start = int(offsets[0])
+                offsets = np.frombuffer(padded.buffers()[1], dtype=np.int64)
+                start = int(offsets[padded.offset])
                 data = np.frombuffer(padded.buffers()[2], dtype=np.uint8)[
                     start : start + len(padded) * width
                 ]
@@ -100,9 +96,30 @@ def hash_units(
                 for k in range(int(nw)):
                     h ^= matrix[:, k]
                     _fmix(h)
-            h += key
-            out[rows] = _fmix(h)
+            h += _SEED
+            if rows is None:
+                out = _fmix(h)
+            else:
+                out[rows] = _fmix(h)
     return out
+
+
+def salted(keys: np.ndarray, salt: str) -> np.ndarray:
+    """Unit keys mixed with a campaign's salt (a new uint64 array)."""
+    with np.errstate(over="ignore"):
+        return _fmix(keys ^ np.uint64(salt_key(salt)))
+
+
+def keys_to_buckets(keys: np.ndarray, salt: str) -> np.ndarray:
+    """The bucket (0 … 9,999) of each unit key under ``salt`` (int16 array)."""
+    return (salted(keys, salt) % np.uint64(BUCKETS)).astype(np.int16)
+
+
+def hash_units(
+    units: pd.Series | pa.Array | pa.ChunkedArray | Sequence[str], salt: str
+) -> np.ndarray:
+    """The salted 64-bit hash of each unit (``fmix(ek64(unit) ^ salt_key(salt))``)."""
+    return salted(unit_keys(units), salt)
 
 
 def _as_large_string(units: pd.Series | pa.Array | pa.ChunkedArray | Sequence[str]) -> pa.Array:
@@ -119,9 +136,8 @@ def _as_large_string(units: pd.Series | pa.Array | pa.ChunkedArray | Sequence[st
     return arr.cast(pa.large_string())
 
 
-def reference_hash(unit: str, salt: str) -> int:
-    """``ek64`` of one string in plain Python: the specification the vectorized code follows."""
-    key = salt_key(salt)
+def reference_hash(unit: str, salt: str | None = None) -> int:
+    """The specification in plain Python: ``ek64(unit)``, salted when ``salt`` is given."""
     data = unit.encode("utf-8")
 
     def fmix(x: int) -> int:
@@ -131,11 +147,13 @@ def reference_hash(unit: str, salt: str) -> int:
         x = (x * 0x94D049BB133111EB) & _MASK64
         return x ^ (x >> 31)
 
-    h = key ^ ((len(data) * 0x9E3779B97F4A7C15) & _MASK64)
+    seed = int(_SEED)
+    h = seed ^ ((len(data) * 0x9E3779B97F4A7C15) & _MASK64)
     padded = data + b"\x00" * (-len(data) % 8)
     for i in range(0, len(padded), 8):
         h = fmix(h ^ int.from_bytes(padded[i : i + 8], "little"))
-    return fmix((h + key) & _MASK64)
+    key = fmix((h + seed) & _MASK64)
+    return key if salt is None else fmix(key ^ salt_key(salt))
 
 
 def units(
@@ -146,13 +164,15 @@ def units(
     if col_user not in endpoints.columns:
         return ids
     users = pa.array(endpoints[col_user].astype("string"), from_pandas=True)
-    empty = pc.or_kleene(pc.is_null(users), pc.equal(pc.binary_length(users), 0))
+    empty = pc.equal(pc.binary_length(users), 0)
+    if users.null_count == 0 and not pc.any(empty).as_py():
+        return users
     return pc.if_else(pc.fill_null(empty, True), ids, users)
 
 
 def buckets(units_: pd.Series | pa.Array | Sequence[str], salt: str) -> np.ndarray:
     """The bucket (0 … 9,999) of each unit under ``salt`` (int16 array)."""
-    return (hash_units(units_, salt) % np.uint64(BUCKETS)).astype(np.int16)
+    return keys_to_buckets(unit_keys(units_), salt)
 
 
 def endpoint_buckets(
@@ -293,8 +313,11 @@ __all__ = [
     "buckets",
     "endpoint_buckets",
     "hash_units",
+    "keys_to_buckets",
     "reference_hash",
     "salt_key",
+    "salted",
     "srm_check",
+    "unit_keys",
     "units",
 ]

@@ -22,16 +22,18 @@ from engagekit.experiments import (
     hash_units,
     reference_hash,
     srm_check,
+    unit_keys,
 )
 
 # Pinned values of the ek64 hash: changing them reshuffles every running experiment.
 GOLDEN = {
-    "user-00000001": 2128875127971645496,
-    "ep-1": 14223151754011558440,
-    "": 9853047463840031208,
-    "Zoë": 9584959129253853855,
-    "日本語テキスト長い文字列です": 17123526243230055467,
+    "user-00000001": 15711988992727050808,
+    "ep-1": 6393007280793284719,
+    "": 3865046408956973937,
+    "Zoë": 7775893628284447668,
+    "日本語テキスト長い文字列です": 9592018353708752101,
 }
+UNSALTED = {"user-00000001": 14039852258547204476, "ep-1": 5066070113856862533}
 AB_ARMS = [Arm("holdout", 10, holdout=True)] + [Arm(str(i), 18) for i in range(5)]
 
 
@@ -43,6 +45,8 @@ def test_hash_matches_pinned_golden_values():
     got = hash_units(pd.Series(list(GOLDEN), dtype="string"), "spring-sale")
     assert [int(v) for v in got] == list(GOLDEN.values())
     assert all(reference_hash(k, "spring-sale") == v for k, v in GOLDEN.items())
+    keys = unit_keys(pd.Series(list(UNSALTED), dtype="string"))
+    assert [int(v) for v in keys] == list(UNSALTED.values())
 
 
 @settings(max_examples=60, deadline=None)
