@@ -343,13 +343,17 @@ class ModelRecommendationProvider:
 
 
 def _bans(exclude: Mapping[Any, Iterable[Any]] | pd.DataFrame | None) -> dict[str, list[str]]:
+    """Per-id exclusions from a mapping or a frame with (id, item) or (user_id, item_id)."""
     if exclude is None:
         return {}
     if isinstance(exclude, pd.DataFrame):
-        if not {"id", "item"} <= set(exclude.columns):
+        pairs = [("id", "item"), ("user_id", "item_id"), ("endpoint_id", "item_id")]
+        cols = next((p for p in pairs if set(p) <= set(exclude.columns)), None)
+        if cols is None:
             raise RecommenderError(
-                f"exclude must have columns 'id' and 'item', found {list(exclude.columns)}"
+                "exclude must have columns ('id', 'item') or ('user_id', 'item_id'), "
+                f"found {list(exclude.columns)}"
             )
-        grouped = exclude.groupby(exclude["id"].astype(str))["item"].agg(list)
+        grouped = exclude.groupby(exclude[cols[0]].astype(str))[cols[1]].agg(list)
         return {k: [str(i) for i in v] for k, v in grouped.items()}
     return {str(k): [str(i) for i in _as_list(v)] for k, v in exclude.items()}

@@ -8,12 +8,14 @@ from pydantic import ValidationError
 
 from engagekit import pinpoint
 from engagekit.errors import DefinitionError
+from engagekit.templates import EmailTemplate, RecommendationProvider, render_batch
 from recommenders import (
     ItemKNNRecommender,
     ModelRecommendationProvider,
     PopularityRecommender,
     RecommenderConfiguration,
     RecommenderError,
+    interactions_from_events,
     make_catalog,
 )
 
@@ -199,3 +201,66 @@ def test_provider_needs_a_fitted_model_and_an_item_in_stock() -> None:
     model = PopularityRecommender().fit(_interactions())
     with pytest.raises(RecommenderError, match="no item in stock"):
         ModelRecommendationProvider(model, _catalog(out_of_stock=tuple("abcdef")))
+
+
+def test_purchases_from_events_exclude_already_bought_items() -> None:
+    model = PopularityRecommender().fit(_interactions())
+    events = pd.DataFrame(
+        {
+            "event_type": ["_monetization.purchase"],
+            "event_timestamp": pd.to_datetime(["2026-02-01"], utc=True),
+            "user_id": ["u4"],
+            "endpoint_id": ["e4"],
+            "product_id": ["b"],
+        }
+    )
+    bought = interactions_from_events(events)
+    provider = ModelRecommendationProvider(model, _catalog(), _config(), exclude=bought)
+    assert "b" not in provider.item_ids(["u4"], 3)["u4"]
+
+
+# -- with engagekit's template renderer ------------------------------------------------------------
+def _endpoints() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "Id": ["e1", "e2", "e3"],
+            "ChannelType": "EMAIL",
+            "Address": ["a@example.com", "b@example.com", "c@example.com"],
+            "User.UserId": ["u1", "u2", "stranger"],
+        }
+    )
+
+
+def _email() -> EmailTemplate:
+    return EmailTemplate(
+        Subject="{{Recommendations.Title.[0]}} is waiting",
+        HtmlPart="<ul>{{#each Recommendations.Title}}<li>{{this}}</li>{{/each}}</ul>",
+        TextPart="First pick: {{RecommendationItems.[0]}}",
+    )
+
+
+@pytest.mark.parametrize("engine", ["rows", "auto"])
+def test_render_batch_fills_recommendations_from_the_model(engine: str) -> None:
+    model = ItemKNNRecommender().fit(_interactions())
+    config = _config(RecommendationProviderIdType="PINPOINT_USER_ID")
+    provider = ModelRecommendationProvider(model, _catalog(), config)
+    assert isinstance(provider, RecommendationProvider)
+    out = render_batch(None, _email(), _endpoints(), provider, engine=engine)
+    assert out["render_error"].isna().all()
+    picks = provider.item_ids(["u1", "u2", "stranger"])
+    titles = provider.catalog["title"]
+    for row, user in zip(out.itertuples(), ["u1", "u2", "stranger"], strict=True):
+        assert row.Subject == f"{titles[picks[user][0]]} is waiting"
+        assert (
+            row.HtmlPart == "<ul>" + "".join(f"<li>{titles[i]}</li>" for i in picks[user]) + "</ul>"
+        )
+        assert row.TextPart == f"First pick: {picks[user][0]}"
+
+
+def test_render_batch_by_endpoint_id_uses_the_endpoint_ids() -> None:
+    interactions = _interactions().assign(user_id=lambda d: d["user_id"].str.replace("u", "e"))
+    model = PopularityRecommender().fit(interactions)
+    provider = ModelRecommendationProvider(model, _catalog(), _config(per=1))
+    assert provider.id_type == "PINPOINT_ENDPOINT_ID"
+    out = render_batch(None, _email(), _endpoints(), provider, engine="rows")
+    assert out["TextPart"].tolist() == ["First pick: c", "First pick: b", "First pick: c"]
