@@ -1,4 +1,4 @@
-"""Two-arm comparisons over sufficient statistics: Welch, Newcombe/Wilson, Wald, CUPED.
+"""Two-arm comparisons over sufficient statistics: Welch, Newcombe/Wilson, Wald, CUPED, ratios.
 
 Conventions: ``diff = treatment - control``; ``rel_lift = diff / control mean`` with a
 delta-method interval; intervals are two-sided at level ``1 - alpha``. A number that cannot
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Literal
 
 from scipy import stats as _sp
 
@@ -23,7 +24,7 @@ REL_Z = "relative lift: delta method, z interval"
 NEWCOMBE = "Newcombe hybrid score interval (Wilson); pooled two-proportion z-test"
 WALD = "Wald z interval; unpooled z-test"
 
-ProportionMethod = str  # "newcombe" | "wald"
+ProportionMethod = Literal["newcombe", "wald"]
 
 
 def _check_alpha(alpha: float) -> None:
@@ -285,7 +286,7 @@ def compare_proportions(
     control: ProportionStats,
     *,
     alpha: float = 0.05,
-    method: str = "newcombe",
+    method: ProportionMethod = "newcombe",
     metric: str = "",
     arm_name: str = "treatment",
     control_name: str = "control",

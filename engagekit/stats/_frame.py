@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from itertools import combinations
 from typing import Literal
@@ -82,15 +81,19 @@ def arm_stats(
     metrics); proportion metrics must hold 0/1 or booleans. With ``pre`` (one covariate column
     for every mean metric, or ``{metric: column}``) the metric gets :class:`CupedStats`.
     ``ratios`` maps a name to ``(numerator column, denominator column)`` and gets
-    :class:`RatioStats`. One vectorised group-by per metric; the frame is not modified.
+    :class:`RatioStats`. One vectorised pass (``numpy.bincount``) per metric; the frame is not
+    modified.
     """
-    metrics = dict(metrics or {})
-    ratios = dict(ratios or {})
-    if arm not in frame.columns:
-        raise StatsInputError(
-            f"no arm column {arm!r} in the frame (columns: {', '.join(map(str, frame.columns))})",
-            column=arm,
-        )
+    return _stats_by(frame, arm=arm, metrics=metrics, pre=pre, ratios=ratios, by=None)[""]
+
+
+def _specs(
+    frame: pd.DataFrame,
+    metrics: Mapping[str, Kind],
+    pre: str | Mapping[str, str] | None,
+    ratios: Mapping[str, tuple[str, str]],
+) -> list[tuple[str, str, str, str | None]]:
+    """Validated ``(name, kind, y column, x column)``; x is the covariate or the denominator."""
     for name, declared in metrics.items():
         if declared not in ("mean", "proportion"):
             raise StatsInputError(
@@ -102,7 +105,6 @@ def arm_stats(
     if clash:
         raise StatsInputError(f"{', '.join(clash)} named both as a metric and as a ratio")
     pre_cols = _pre_columns(metrics, pre)
-    # (name, kind, y column, x column): x is the CUPED covariate or the ratio's denominator
     specs: list[tuple[str, str, str, str | None]] = [
         (m, "cuped" if m in pre_cols else k, m, pre_cols.get(m)) for m, k in metrics.items()
     ]
@@ -120,6 +122,28 @@ def arm_stats(
             f"(columns: {', '.join(map(str, frame.columns))})",
             column=missing[0],
         )
+    return specs
+
+
+def _stats_by(
+    frame: pd.DataFrame,
+    *,
+    arm: str,
+    metrics: Mapping[str, Kind] | None,
+    pre: str | Mapping[str, str] | None,
+    ratios: Mapping[str, tuple[str, str]] | None,
+    by: str | None,
+) -> dict[str, dict[str, dict[str, ArmStats]]]:
+    """``{segment: {metric: {arm: stats}}}`` in one pass per metric (segment "" without by).
+
+    Every segment lists every arm of the frame (``n = 0`` where the arm has no user there).
+    """
+    if arm not in frame.columns:
+        raise StatsInputError(
+            f"no arm column {arm!r} in the frame (columns: {', '.join(map(str, frame.columns))})",
+            column=arm,
+        )
+    specs = _specs(frame, dict(metrics or {}), pre, dict(ratios or {}))
     missing_arm = frame[arm].isna()
     if missing_arm.any():
         raise StatsInputError(
@@ -127,10 +151,19 @@ def arm_stats(
             "experiment cannot be compared: drop them or give them their arm",
             column=arm,
         )
-    codes, labels = pd.factorize(frame[arm].astype("string"), sort=True)
-    names = [str(label) for label in labels]
+    arm_codes, arm_labels = pd.factorize(frame[arm].astype("string"), sort=True)
+    names = [str(label) for label in arm_labels]
     n_arms = len(names)
-    out: dict[str, dict[str, ArmStats]] = {}
+    if by is None:
+        segments, codes = [""], arm_codes
+    else:
+        seg_codes, seg_labels = pd.factorize(
+            frame[by].astype("string").fillna("<missing>"), sort=True
+        )
+        segments = [str(label) for label in seg_labels]
+        codes = seg_codes.astype(np.int64) * n_arms + arm_codes
+    groups = len(segments) * n_arms
+    out: dict[str, dict[str, dict[str, ArmStats]]] = {seg: {} for seg in segments}
     for name, kind, y_col, x_col in specs:
         y = _numeric(frame[y_col], y_col)
         x = _numeric(frame[x_col], x_col) if x_col is not None else None
@@ -146,28 +179,30 @@ def arm_stats(
         all_kept = bool(keep.all())
         c = codes if all_kept else codes[keep]
         yk = y if all_kept else y[keep]
-        counts = np.bincount(c, minlength=n_arms)
+        counts = np.bincount(c, minlength=groups)
 
         def total(values: np.ndarray, c: np.ndarray = c) -> np.ndarray:
-            return np.bincount(c, weights=values, minlength=n_arms)
+            return np.bincount(c, weights=values, minlength=groups)
 
         sy, syy = total(yk), total(yk * yk)
         if x is not None:
             xk = x if all_kept else x[keep]
             sx, sxx, sxy = total(xk), total(xk * xk), total(xk * yk)
-        per_arm: dict[str, ArmStats] = {}
-        for i, label in enumerate(names):
-            n = int(counts[i])
-            if kind == "proportion":
-                per_arm[label] = ProportionStats(n, round(float(sy[i])))
-            elif kind == "mean":
-                per_arm[label] = MeanStats(n, float(sy[i]), float(syy[i]))
-            else:
-                cls = CupedStats if kind == "cuped" else RatioStats
-                per_arm[label] = cls(
-                    n, float(sy[i]), float(syy[i]), float(sx[i]), float(sxx[i]), float(sxy[i])
-                )
-        out[name] = per_arm
+        for s_idx, segment in enumerate(segments):
+            per_arm: dict[str, ArmStats] = {}
+            for a_idx, label in enumerate(names):
+                i = s_idx * n_arms + a_idx
+                n = int(counts[i])
+                if kind == "proportion":
+                    per_arm[label] = ProportionStats(n, round(float(sy[i])))
+                elif kind == "mean":
+                    per_arm[label] = MeanStats(n, float(sy[i]), float(syy[i]))
+                else:
+                    cls = CupedStats if kind == "cuped" else RatioStats
+                    per_arm[label] = cls(
+                        n, float(sy[i]), float(syy[i]), float(sx[i]), float(sxx[i]), float(sxy[i])
+                    )
+            out[segment][name] = per_arm
     return out
 
 
@@ -353,26 +388,18 @@ def analyze(
     if cap:
         used = set(metrics or {}) | {c for pair in (ratios or {}).values() for c in pair}
         frame, notes = _capped(frame, cap, used)
+    if by is not None and by not in frame.columns:
+        raise StatsInputError(f"no column {by!r} to break the analysis down by", column=by)
+    if by is not None and by == arm:
+        raise StatsInputError("by must be another column than the arm column", column=by)
+    per_segment = _stats_by(frame, arm=arm, metrics=metrics, pre=pre, ratios=ratios, by=by)
     if by is None:
-        stats = arm_stats(frame, arm=arm, metrics=metrics, pre=pre, ratios=ratios)
-        table = analyze_stats(stats, **options)  # type: ignore[arg-type]
+        table = analyze_stats(per_segment[""], **options)  # type: ignore[arg-type]
     else:
-        if by not in frame.columns:
-            raise StatsInputError(f"no column {by!r} to break the analysis down by", column=by)
-        if by == arm:
-            raise StatsInputError("by must be another column than the arm column", column=by)
-        keys = frame[by].astype("string").fillna("<missing>")
-        everyone = arm_stats(frame, arm=arm, metrics=metrics, pre=pre, ratios=ratios)
         parts = []
-        for value in sorted(keys.unique()):
-            sub = frame[(keys == value).to_numpy()]
-            stats = arm_stats(sub, arm=arm, metrics=metrics, pre=pre, ratios=ratios)
-            for metric, per_arm in everyone.items():
-                for name, whole in per_arm.items():
-                    if name not in stats[metric]:  # an arm absent from this segment: n = 0
-                        stats[metric][name] = _empty_like(whole)
+        for segment, stats in per_segment.items():
             part = analyze_stats(stats, **options)  # type: ignore[arg-type]
-            part.insert(0, by, value)
+            part.insert(0, by, segment)
             parts.append(part)
         table = _with_corrections(pd.concat(parts, ignore_index=True))
     if notes:
@@ -393,11 +420,3 @@ def _metric_columns(
     cols: dict[str, tuple[str, ...]] = {m: (m,) for m in metrics or {}}
     cols.update({name: tuple(pair) for name, pair in (ratios or {}).items()})
     return cols
-
-
-def _empty_like(stats: ArmStats) -> ArmStats:
-    """Statistics of the same kind with no users."""
-    fields = len(dataclasses.fields(stats))
-    if isinstance(stats, ProportionStats):
-        return ProportionStats(0, 0)
-    return type(stats)(0, *([0.0] * (fields - 1)))  # type: ignore[arg-type]
