@@ -302,3 +302,30 @@ def test_store_refuses_bad_names_and_templates_that_do_not_compile(project):
         save_template(project, "broken", SMSTemplate(Body="{{#if x}}"))
     with pytest.raises(NotFoundError, match="broken"):
         load_template(project, "broken")
+
+
+# -- direct tree compilation ------------------------------------------------------------------
+
+TREE_CORPUS = [
+    ("a {{x.y}} {{{z}}} {{join l 's\"q' prefix='x\\ny' suffix=(eq a 1)}}", {"a": 1, "l": [1, 2]}),
+    ("{{#if a}}A{{else if b}}B{{else}}C{{/if}}{{^x}}n{{/x}}{{#a.b}}s{{/a.b}}", {"b": 1}),
+    ("{{#* inline 'p'}}[{{k}}]{{/inline}}{{> p}} {{> p k=1}}{{{{raw}}}}{{x}}{{{{/raw}}}}", {}),
+    ("{{#each l}}{{../a}} {{@index}} {{@root.x}} {{this}} {{.}}{{/each}}", {"l": [1, 2], "x": 3}),
+    ("{{a.[0]}} {{User.UserAttributes.[Last Name].[0]}} {{./c}} \\{{x}}", {"a": ["q"], "c": 4}),
+    (
+        "{{dateFormat d tz=America/Los_Angeles}} {{inflect 2 cat cats}} {{add 1 2.5}}",
+        {"d": "2020-01-02T03:04:05Z"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "context"), TREE_CORPUS)
+def test_direct_tree_compiles_like_pybars_parsing_the_emitted_source(source, context):
+    from engagekit.templates import _parse as P
+    from engagekit.templates._compile import HELPERS, compile_part, compile_source
+
+    part = compile_part(source, html=True)
+    alias = getattr(part, "_alias", {})
+    via_source = compile_source(P.emit(part.parsed.nodes, alias), True)
+    expected = via_source(context, helpers=HELPERS, partials=part.partials)
+    assert part.render(context) == expected

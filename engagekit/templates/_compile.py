@@ -191,6 +191,11 @@ def _or_name(this: Any, value: Any, name: str) -> Any:
     return name if value is None else value
 
 
+def _indented(this: Any, name: Any, code: str) -> Any:
+    """The name of a partial's indented variant (a standalone dynamic partial)."""
+    return f"{name}::{code}" if code and name else name
+
+
 def _lookup(this: Any, context: Any, key: Any = None) -> Any:
     if context is None:
         return None
@@ -211,6 +216,7 @@ CORE_HELPERS: dict[str, Callable[..., Any]] = {
     "blockHelperMissing": _section,
     P.SECTION_HELPER: _section,
     P.OR_NAME_HELPER: _or_name,
+    P.INDENTED_HELPER: _indented,
     "lookup": _lookup,
 }
 
@@ -254,23 +260,40 @@ if _SAFESYMBOL in _GRAMMAR:  # accept one-character hash keys: {{h s="x"}}
     _GRAMMAR = _GRAMMAR.replace(_SAFESYMBOL, _SAFESYMBOL.replace(")+:symbol", ")*:symbol"), 1)
 
 
+class _Tree:
+    """A pybars3 token tree standing in for source (see :func:`_parse.tree`)."""
+
+    def __init__(self, tree: list) -> None:
+        self.tree = tree
+
+
 class _Compiler(pybars.Compiler):
-    """pybars3's compiler with engagekit's grammar; whitespace is already handled by _parse."""
+    """pybars3's compiler with engagekit's grammar; whitespace is already handled by _parse.
+
+    Given a :class:`_Tree`, it skips pybars3's PEG parse (most of the compile time) and runs
+    only pybars3's code generation.
+    """
 
     _handlebars = OMeta.makeGrammar(_GRAMMAR, {}, "engagekit_handlebars")
 
     def whitespace_control(self, source: str) -> str:
         return source
 
+    def _generate_code(self, source: Any) -> Any:
+        if isinstance(source, _Tree):
+            self._compiler.globals["builder"]._reset()
+            return self._compiler(source.tree).apply("compile")[0]
+        return super()._generate_code(source)
+
 
 _COMPILER = _Compiler()
 COMPILE_LOCK = threading.Lock()
 
 
-def compile_source(source: str, html: bool) -> Callable[..., Any]:
-    """pybars3-compile emitted source (under the lock) with engagekit's printing rules."""
+def compile_source(source: str | _Tree, html: bool) -> Callable[..., Any]:
+    """pybars3-compile emitted source or a tree (under the lock) with engagekit's printing."""
     with COMPILE_LOCK:
-        fn = _COMPILER.compile(source)
+        fn = _COMPILER.compile(source)  # type: ignore[arg-type]
     fn.__globals__["prepare"] = _prepare_html if html else _prepare_text
     return fn
 
@@ -305,8 +328,7 @@ class CompiledPart:
         key = id(nodes[0]) if len(nodes) == 1 else hash(tuple(id(n) for n in nodes))
         fn = self._fragments.get(key)
         if fn is None:
-            src = P.emit(nodes, _aliases(self))
-            fn = _compile_checked(src, self.html, self.template, self.part)
+            fn = compile_nodes(nodes, _aliases(self), self.html, self.template, self.part)
             self._fragments[key] = fn
         return fn
 
@@ -323,7 +345,22 @@ def _aliases(part: CompiledPart) -> dict[tuple[str, str], str]:
     return getattr(part, "_alias", {})
 
 
-def _compile_checked(source: str, html: bool, template: str | None, part: str | None):
+def compile_nodes(
+    nodes: list[P.Node],
+    alias: dict[tuple[str, str], str],
+    html: bool,
+    template: str | None = None,
+    part: str | None = None,
+) -> Callable[..., Any]:
+    """Compile parsed nodes: straight from the tree when possible, else through source."""
+    try:
+        source: str | _Tree = _Tree(P.tree(nodes, alias))
+    except P.Unsupported:
+        source = P.emit(nodes, alias)
+    return _compile_checked(source, html, template, part)
+
+
+def _compile_checked(source: str | _Tree, html: bool, template: str | None, part: str | None):
     try:
         return compile_source(source, html)
     except pybars.PybarsError as exc:
@@ -338,7 +375,9 @@ def _indent_code(indent: str) -> str:
 
 def _collect_partials(nodes: list[P.Node], out: set[tuple[str, str]]) -> None:
     for node in nodes:
-        if isinstance(node, P.Partial) and node.name is not None:
+        if isinstance(node, P.Partial) and node.name is None and node.indent:
+            out.add(("\x00dynamic", node.indent))
+        elif isinstance(node, P.Partial) and node.name is not None:
             out.add((node.name, node.indent))
         elif isinstance(node, P.Block):
             _collect_partials(node.body, out)
@@ -383,6 +422,9 @@ def compile_part(
     for body in defs.values():
         _collect_partials(body, wanted)
     alias: dict[tuple[str, str], str] = {}
+    for marker in [w for w in wanted if w[0] == "\x00dynamic"]:  # any partial, indented
+        wanted.discard(marker)
+        wanted.update((name, marker[1]) for name in defs)
     todo = list(wanted)
     seen: set[tuple[str, str]] = set()
     while todo:
@@ -407,12 +449,12 @@ def compile_part(
         )
     compiled_partials: dict[str, Callable[..., Any]] = {}
     for name, nodes in defs.items():
-        compiled_partials[name] = _compile_checked(P.emit(nodes, alias), html, template, part)
+        compiled_partials[name] = compile_nodes(nodes, alias, html, template, part)
     for (name, indent), name_alias in alias.items():
         if indent:
-            src = P.emit(P.indent_nodes(defs[name], indent), alias)
-            compiled_partials[name_alias] = _compile_checked(src, html, template, part)
-    fn = _compile_checked(P.emit(parsed.nodes, alias), html, template, part)
+            nodes = P.indent_nodes(defs[name], indent)
+            compiled_partials[name_alias] = compile_nodes(nodes, alias, html, template, part)
+    fn = compile_nodes(parsed.nodes, alias, html, template, part)
     result = CompiledPart(source, html, parsed, fn, compiled_partials, defs, template, part)
     result._alias = alias  # type: ignore[attr-defined]
     with _CACHE_LOCK:

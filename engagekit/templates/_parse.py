@@ -579,7 +579,7 @@ def _partial(tag: _Tag, error) -> Partial:
     if s.startswith("*"):  # Mustache dynamic names: {{>*name}}
         name_path = s[1:].split(None, 1)
         rest = name_path[1] if len(name_path) > 1 else ""
-        dynamic = '(lookup . "' + name_path[0] + '")'
+        dynamic = f'({OR_NAME_HELPER} {name_path[0]} "")'
         return Partial(tag.line, tag.column, None, rest, tag.indent, dynamic, tag.standalone)
     m = re.match(r'"([^"]*)"|\'([^\']*)\'|\[([^\]]*)\]|(\S+)', s)
     if not m:
@@ -593,6 +593,7 @@ def _partial(tag: _Tag, error) -> Partial:
 
 SECTION_HELPER = "_ek_section"
 OR_NAME_HELPER = "_ek_or_name"
+INDENTED_HELPER = "_ek_indented"
 
 #: (helper, hash key) and (helper, positional index) whose bare words are names, not variables,
 #: as in Pinpoint's documented examples ``tz=America/Los_Angeles`` and ``inflect 3 apple apples``.
@@ -714,7 +715,11 @@ def emit(nodes: list[Node], partial_alias: dict[tuple[str, str], str] | None = N
             out.append("{{{{" + node.name + "}}}}" + node.content + "{{{{/" + node.name + "}}}}")
         elif isinstance(node, Partial):
             if node.name is None:
-                out.append("{{> " + node.dynamic + (" " + node.args if node.args else "") + "}}")
+                dynamic = node.dynamic
+                if node.indent:
+                    code = node.indent.replace(" ", "s").replace("\t", "t")
+                    dynamic = f'({INDENTED_HELPER} {dynamic} "{code}")'
+                out.append("{{> " + dynamic + (" " + node.args if node.args else "") + "}}")
             else:
                 name = alias.get((node.name, node.indent), node.name)
                 out.append('{{> "' + name + '"' + (" " + node.args if node.args else "") + "}}")
@@ -740,3 +745,122 @@ def _emit_block(node: Block, alias: dict[tuple[str, str], str]) -> str:
     if node.inverse is not None:
         src += "{{else}}" + emit(node.inverse, alias)
     return src + "{{/" + helper + "}}"
+
+
+# --------------------------------------------------------------------------------------------
+# pybars3's token tree, built directly (skips its slow PEG parse of the source)
+
+
+class Unsupported(Exception):
+    """A construct the direct tree does not cover; the caller compiles emitted source instead."""
+
+
+def _segments(p: Path) -> list[str]:
+    if p.data and p.up:
+        raise Unsupported("@../")
+    for seg in p.segments:
+        if "'" in seg or "\\" in seg:
+            raise Unsupported("quote in a path segment")
+    segs: list[str] = ["@_parent"] * p.up
+    names = list(p.segments)
+    if p.data and names:
+        names[0] = "@" + names[0]
+    for i, seg in enumerate(names):
+        if i:
+            segs.append("")
+        segs.append(seg)
+    if not names and not p.up:
+        segs = [""]
+    return segs
+
+
+def _py_string(value: str) -> str:
+    body = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return '"' + body + '"'
+
+
+def _arg_tree(p: Param, helper: str | None, slot: int | str) -> tuple:
+    if isinstance(p, SubExpr):
+        return _subexpr_tree(p.expr)
+    if isinstance(p, Literal):
+        if isinstance(p.value, float):
+            return ("literalparam", _py_string(p.text))
+        if isinstance(p.value, str):
+            return ("literalparam", _py_string(p.value))
+        return ("literalparam", p.value)
+    if helper is not None and not p.data and p.up == 0 and p.segments:
+        named = (isinstance(slot, str) and slot in NAME_HASH_KEYS) or (
+            isinstance(slot, int) and slot in NAME_POSITIONS.get(helper, ())
+        )
+        if named:
+            return (
+                "subexpr",
+                ("path", [OR_NAME_HELPER]),
+                [("path", _segments(p)), ("literalparam", _py_string(p.text))],
+            )
+    return ("path", _segments(p))
+
+
+def _args_tree(expr: Expr) -> list[tuple]:
+    helper = expr.name
+    out = [_arg_tree(p, helper, i) for i, p in enumerate(expr.params)]
+    out += [("kwparam", k, _arg_tree(v, helper, k)) for k, v in expr.hash]
+    return out
+
+
+def _subexpr_tree(expr: Expr) -> tuple:
+    name = expr.name
+    if name is None:
+        raise Unsupported("sub-expression without a helper name")
+    return ("subexpr", ("path", [name]), _args_tree(expr))
+
+
+def tree(nodes: list[Node], partial_alias: dict[tuple[str, str], str] | None = None) -> list:
+    """pybars3's token tree for ``nodes`` (what its grammar produces for :func:`emit`)."""
+    alias = partial_alias or {}
+    out: list = ["template"]
+    for node in nodes:
+        if isinstance(node, Text):
+            if node.value:
+                out.append(("literal", node.value))
+        elif isinstance(node, Mustache):
+            head = node.expr.head
+            if not isinstance(head, Path):
+                raise Unsupported("mustache head is not a path")
+            kind = "escapedexpand" if node.escaped else "expand"
+            out.append((kind, ("path", _segments(head)), _args_tree(node.expr)))
+        elif isinstance(node, Raw):
+            out.append(("rawblock", node.name, [], node.content))
+        elif isinstance(node, Partial):
+            args = _args_tree(parse_expr("_ " + node.args)) if node.args else []
+            if node.name is None:
+                dyn = parse_expr(node.dynamic[1:-1])
+                name_tree = _subexpr_tree(dyn)
+                if node.indent:
+                    code = node.indent.replace(" ", "s").replace("\t", "t")
+                    name_tree = (
+                        "subexpr",
+                        ("path", [INDENTED_HELPER]),
+                        [name_tree, ("literalparam", _py_string(code))],
+                    )
+            else:
+                name = alias.get((node.name, node.indent), node.name)
+                if any(c in name for c in " \"'\\]"):
+                    raise Unsupported("partial name")
+                name_tree = ("literalparam", '"' + name + '"')
+            out.append(("partial", name_tree, args))
+        elif isinstance(node, Block):
+            expr = node.expr
+            name = expr.name
+            if name is not None and _SIMPLE_NAME.match(name):
+                symbol, args = name, _args_tree(expr)
+            else:
+                if not isinstance(expr.head, Path):
+                    raise Unsupported("block head")
+                symbol = SECTION_HELPER
+                args = [("path", _segments(expr.head)), *_args_tree(expr)]
+            body = tree(node.body, alias)
+            inverse = tree(node.inverse, alias) if node.inverse is not None else []
+            kind = "invertedblock" if node.inverted else "block"
+            out.append((kind, symbol, args, body, inverse))
+    return out

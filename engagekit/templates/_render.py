@@ -12,7 +12,7 @@ import pandas as pd
 
 from engagekit.errors import TemplateError
 from engagekit.templates import helpers as _helpers
-from engagekit.templates._compile import CompiledPart, compile_part
+from engagekit.templates._compile import CompiledPart, HBList, compile_part
 from engagekit.templates._context import endpoint_context, flatten_defaults
 from engagekit.templates._models import Template
 from engagekit.templates.limits import DEFAULT_LIMITS, ChannelLimits, check_part, sms_segments
@@ -45,34 +45,24 @@ def as_context(context: Any, defaults: Mapping[str, Any] | None = None) -> dict[
     if isinstance(context, Mapping):
         if _is_flat(context):
             return endpoint_context(context, defaults)
+        nested = _hb(context)
         if defaults:
             merged = endpoint_context({}, defaults)
-            _merge(merged, endpoint_context(_flatten(context)))
+            _merge(merged, nested)
             return merged
-        return endpoint_context(_flatten(context)) if _has_lists(context) else dict(context)
+        return nested
     if context is None:
         return endpoint_context({}, defaults)
     return context
 
 
-def _has_lists(context: Mapping[str, Any]) -> bool:
-    for v in context.values():
-        if isinstance(v, (list, tuple, np.ndarray)):
-            return True
-        if isinstance(v, Mapping) and _has_lists(v):
-            return True
-    return False
-
-
-def _flatten(context: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in context.items():
-        key = f"{prefix}.{k}" if prefix else str(k)
-        if isinstance(v, Mapping) and v:
-            out |= _flatten(v, key)
-        else:
-            out[key] = v
-    return out
+def _hb(value: Any) -> Any:
+    """Nested data with lists as :class:`HBList` (item types kept)."""
+    if isinstance(value, Mapping):
+        return {k: _hb(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)) and not isinstance(value, HBList):
+        return HBList(_hb(v) for v in value)
+    return value
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> None:
