@@ -1,0 +1,201 @@
+"""End to end: one A/B e-mail campaign (2 treatments + holdout) over N generated endpoints.
+
+segment → plan → render → deliver to postfix's smtp-sink on 127.0.0.1 (ledger, MIME, SMTP,
+delivery events into the lake) → behaviour events → campaign report HTML. Prints seconds per
+stage, messages/s and peak RSS (this process, and the report's kernel).
+
+    python benchmarks/bench_end_to_end.py             # 1M endpoints (target: ≤ 10 min, ≤ 4 GB)
+    python benchmarks/bench_end_to_end.py --quick     # 20k endpoints
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from engagekit import campaigns, jobs, segments, templates
+from engagekit.delivery import deliver, ledger
+from engagekit.demo import CAMPAIGN, HTML, SUBJECT_A, SUBJECT_B, TEXT, simulate_after_campaign
+from engagekit.endpoints import write_endpoints
+from engagekit.project import Project
+from engagekit.sample import generate_endpoints
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def smtp_sink(port: int) -> subprocess.Popen:
+    exe = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+    if not Path(exe).exists():
+        sys.exit("smtp-sink not found: `make smtp-sink` installs Debian's postfix")
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []  # smtp-sink refuses to run as root
+    proc = subprocess.Popen([exe, *user, "-c", f"127.0.0.1:{port}", "2048"])
+    for _ in range(100):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc
+        time.sleep(0.05)
+    proc.kill()
+    sys.exit("smtp-sink did not start")
+
+
+def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoints", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="20k endpoints")
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--keep", action="store_true", help="keep the project folder")
+    args = parser.parse_args()
+    n = 20_000 if args.quick else args.endpoints
+
+    work = Path(tempfile.mkdtemp(prefix="ek-e2e-"))
+    port = free_port()
+    sink = smtp_sink(port)
+    stages: dict[str, float] = {}
+    clock = time.perf_counter()
+    started = clock
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        stages[name] = now - clock
+        clock = now
+
+    try:
+        send_at = pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta(days=28)
+        project = Project.create(
+            work / "project",
+            name="e2e",
+            channels={
+                "email": {
+                    "type": "smtp",
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "from_address": "Bench <bench@example.com>",
+                    "connections": args.connections,
+                    "sandbox": False,
+                }
+            },
+        )
+        endpoints = generate_endpoints(n, seed=1, as_of=send_at)
+        write_endpoints(project, endpoints)
+        lap("generate + store endpoints (setup)")
+
+        seg = (
+            segments.segment("reachable-email")
+            .channel("EMAIL")
+            .metric("visits", "GREATER_THAN", 0)
+            .build()
+        )
+        segments.save_segment(project, seg)
+        for name, subject in (("news", SUBJECT_A), ("discount", SUBJECT_B)):
+            templates.save_template(
+                project,
+                name,
+                templates.EmailTemplate(
+                    Subject=subject, HtmlPart=HTML, TextPart=TEXT,
+                    DefaultSubstitutions='{"CALL_TO_ACTION": "Open"}',
+                ),
+            )  # fmt: skip
+        campaign = campaigns.Campaign.parse(
+            {
+                "Name": CAMPAIGN,
+                "SegmentId": "reachable-email",
+                "HoldoutPercent": 20,
+                "Treatments": [
+                    {"SizePercent": 40,
+                     "TemplateConfiguration": {"EmailTemplate": {"Name": "news"}}},
+                    {"SizePercent": 40,
+                     "TemplateConfiguration": {"EmailTemplate": {"Name": "discount"}}},
+                ],
+                "Schedule": {"StartTime": send_at.isoformat(), "Frequency": "ONCE"},
+                "State": "scheduled",
+            }
+        )  # fmt: skip
+        campaigns.save_campaign(project, campaign)
+        mask = segments.evaluate(seg, endpoints)
+        lap("segment")
+
+        campaign = campaigns.load_campaign(project, CAMPAIGN)
+        plan = campaigns.plan_campaign(
+            campaign, endpoints, send_at, settings=project.settings, audience=mask,
+            version=campaigns.campaign_version(project, CAMPAIGN),
+        )  # fmt: skip
+        campaigns.save_plan(project, plan)
+        campaigns.record_run(project, plan)
+        lap("plan")
+
+        scheduled = plan[plan["status"] == "scheduled"]
+        parts = []
+        for tid, rows in scheduled.groupby("treatment_id", observed=True):
+            name = "news" if str(tid) == "0" else "discount"
+            parts.append(
+                templates.render_batch(rows, templates.load_template(project, name), endpoints)
+            )
+        rendered = pd.concat(parts).reindex(scheduled.index)
+        lap("render")
+
+        def prerendered(batch: pd.DataFrame) -> pd.DataFrame:
+            return rendered.loc[batch.index]
+
+        report = deliver(project, plan, now=send_at.to_pydatetime(), render=prerendered,
+                         progress=False)  # fmt: skip
+        lap("deliver (MIME + ledger + SMTP + events)")
+        run_id = str(plan["run_id"].iloc[0])
+        book = ledger(project, run_id)
+
+        simulate_after_campaign(project, run_id, send_at, seed=1)
+        lap("behaviour events (simulated)")
+
+        html = jobs.render_report(
+            "campaign_report", project, {"CAMPAIGN": CAMPAIGN}, out_dir=work / "report"
+        )
+        lap("campaign report HTML")
+    finally:
+        sink.terminate()
+        sink.wait(timeout=10)
+
+    total = time.perf_counter() - started
+    setup = stages["generate + store endpoints (setup)"]
+    send_s = stages["deliver (MIME + ledger + SMTP + events)"]
+    print(
+        f"endpoints: {n:,}   audience: {len(plan):,}   scheduled: {len(scheduled):,}   "
+        f"sent: {report.sent:,}   failed: {report.failed:,}   ledger rows: {len(book):,}"
+    )
+    print(f"{'stage':45s} {'seconds':>9s}")
+    for name, secs in stages.items():
+        print(f"{name:45s} {secs:9.2f}")
+    print(f"{'total (without setup)':45s} {total - setup:9.2f}")
+    rate = report.sent / (stages["render"] + send_s)
+    print(f"messages/s, render + deliver: {rate:,.0f}")
+    print(
+        f"messages/s, deliver alone: {report.sent / send_s:,.0f} ({args.connections} connections)"
+    )
+    print(
+        f"peak RSS: {peak_rss_mb():,.0f} MB (this process), "
+        f"{peak_rss_mb(resource.RUSAGE_CHILDREN):,.0f} MB (largest child: report kernel, sink)"
+    )
+    print(f"report: {html}")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
