@@ -39,6 +39,7 @@ from recommenders.evaluation import (
 )
 from recommenders.interactions import (
     InteractionMatrix,
+    decay_weights,
     interactions_from_events,
     load_movielens,
     sample_interactions,
@@ -74,6 +75,7 @@ __all__ = [
     "catalog_fingerprint",
     "check_catalog",
     "compare",
+    "decay_weights",
     "interactions_from_events",
     "list_models",
     "load_model",

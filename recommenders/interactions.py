@@ -125,6 +125,46 @@ def _as_utc(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True)
 
 
+def decay_weights(
+    interactions: pd.DataFrame,
+    half_life: str | pd.Timedelta = "30D",
+    *,
+    now: Any = None,
+    col_weight: str = DEFAULT_WEIGHT_COL,
+    col_timestamp: str = DEFAULT_TIMESTAMP_COL,
+) -> pd.DataFrame:
+    """A copy whose weights halve every ``half_life`` of age, so recent interactions count more.
+
+    Age is measured from ``now`` (default: the latest timestamp); a missing weight column
+    counts as 1.
+
+        >>> frame = pd.DataFrame({"user_id": [1, 1], "item_id": [1, 2], "timestamp":
+        ...     pd.to_datetime(["2026-01-01", "2026-01-31"], utc=True)})
+        >>> decay_weights(frame, "30D")["weight"].tolist()
+        [0.5, 1.0]
+    """
+    if col_timestamp not in interactions.columns:
+        raise InteractionsError(
+            f"decay_weights needs the timestamp column {col_timestamp!r}",
+            missing=[col_timestamp],
+            columns=list(interactions.columns),
+        )
+    half = pd.Timedelta(half_life)
+    if half <= pd.Timedelta(0):
+        raise InteractionsError(f"half_life must be positive, got {half_life!r}")
+    ts = _as_utc(interactions[col_timestamp])
+    ref = ts.max() if now is None else pd.Timestamp(now)
+    if ref.tzinfo is None:
+        ref = ref.tz_localize("UTC")
+    age = (ref - ts).dt.total_seconds().clip(lower=0).to_numpy()
+    base = (
+        pd.to_numeric(interactions[col_weight]).to_numpy(dtype=np.float64)
+        if col_weight in interactions.columns
+        else np.ones(len(interactions))
+    )
+    return interactions.assign(**{col_weight: base * 0.5 ** (age / half.total_seconds())})
+
+
 def index_positions(index: pd.Index, ids: Any) -> np.ndarray:
     """Positions of ``ids`` in ``index`` (-1 when absent); ``"42"`` finds ``42`` and back."""
     query = pd.Index(ids)

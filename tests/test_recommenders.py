@@ -17,6 +17,7 @@ from recommenders import (
     RecommenderError,
     catalog_coverage,
     compare,
+    decay_weights,
     interactions_from_events,
     map_at_k,
     ndcg_at_k,
@@ -374,3 +375,37 @@ def test_compare_without_models_is_an_error() -> None:
     train, test = split_leave_last_out(_clusters())
     with pytest.raises(RecommenderError, match="at least one model"):
         compare({}, train, test)
+
+
+def test_decay_weights_halve_per_half_life_and_favour_recent_items() -> None:
+    data = pd.DataFrame(
+        {
+            "user_id": ["a", "b", "c", "d"],
+            "item_id": ["old", "old", "new", "x"],
+            "weight": [1.0, 1.0, 1.5, 1.0],
+            "timestamp": pd.to_datetime(
+                ["2026-01-01", "2026-01-01", "2026-03-02", "2026-03-02"], utc=True
+            ),
+        }
+    )
+    decayed = decay_weights(data, "30D")
+    assert decayed["weight"].round(4).tolist() == [0.25, 0.25, 1.5, 1.0]
+    assert data["weight"].tolist() == [1.0, 1.0, 1.5, 1.0]  # input untouched
+    model = PopularityRecommender(by="weight")
+    assert model.fit(data).popular_items(1) == ["old"]
+    assert model.fit(decayed).popular_items(1) == ["new"]
+    with pytest.raises(InteractionsError, match="half_life must be positive"):
+        decay_weights(data, "0D")
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["_base", "catalog", "interactions", "knn", "popularity", "als", "evaluation", "serving"],
+)
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"recommenders.{module}")
+    result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0
