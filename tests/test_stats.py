@@ -236,6 +236,29 @@ def test_empty_arm_does_not_crash():
     assert "n=0" in r.reason
 
 
+@pytest.mark.parametrize("alternative", ["greater", "less"])
+def test_one_sided_welch_matches_scipy(alternative):
+    rng = _rng(31)
+    t, c = rng.normal(0.15, 1.0, 400), rng.normal(0.0, 1.3, 350)
+    r = compare_means(MeanStats.from_values(t), MeanStats.from_values(c), alternative=alternative)
+    ref = sps.ttest_ind(t, c, equal_var=False, alternative=alternative)
+    ci = ref.confidence_interval(0.95)
+    assert r.p_value == pytest.approx(ref.pvalue, rel=1e-8)
+    assert (r.ci_low, r.ci_high) == pytest.approx((ci.low, ci.high), rel=1e-8)
+    assert r.alternative == alternative and "one-sided" in r.method
+    assert r.alpha == 0.05
+
+
+def test_one_sided_tests_reject_bad_settings():
+    t, c = MeanStats.from_values([1.0, 2.0, 3.0]), MeanStats.from_values([0.0, 1.0, 2.0])
+    with pytest.raises(StatsInputError, match="'two-sided', 'greater' or 'less'"):
+        compare_means(t, c, alternative="larger")
+    with pytest.raises(StatsInputError, match=r"alpha < 0\.5"):
+        compare_means(t, c, alternative="greater", alpha=0.6)
+    with pytest.raises(StatsInputError, match="always-valid intervals are two-sided"):
+        sequential(compare_means(t, c, alternative="greater"))
+
+
 # --- proportions --------------------------------------------------------------------------------
 
 
@@ -274,6 +297,32 @@ def test_wald_interval_and_test_match_statsmodels(k1, n1, k0, n0):
     assert r.p_value == pytest.approx(ref.pvalue, rel=1e-9)
     assert r.statistic == pytest.approx(ref.statistic, rel=1e-9)
     assert "Wald" in r.method
+
+
+@pytest.mark.parametrize(("alternative", "sm"), [("greater", "larger"), ("less", "smaller")])
+@pytest.mark.parametrize("method", ["newcombe", "wald"])
+def test_one_sided_proportion_tests_match_statsmodels(alternative, sm, method):
+    k1, n1, k0, n0 = 130, 1000, 100, 950
+    r = compare_proportions(
+        ProportionStats(n1, k1), ProportionStats(n0, k0), method=method, alternative=alternative
+    )
+    sm_method = "score" if method == "newcombe" else "wald"
+    kwargs = {"correction": False} if sm_method == "score" else {}
+    ref = sm_test_proportions_2indep(k1, n1, k0, n0, method=sm_method, alternative=sm, **kwargs)
+    assert r.p_value == pytest.approx(ref.pvalue, rel=1e-9)
+    sm_ci = "newcomb" if method == "newcombe" else "wald"
+    lo, hi = confint_proportions_2indep(k1, n1, k0, n0, method=sm_ci, alpha=0.10)
+    assert (r.ci_low, r.ci_high) == pytest.approx(
+        (lo, math.inf) if alternative == "greater" else (-math.inf, hi), rel=1e-10
+    )
+
+
+def test_analyze_runs_one_sided_tests_on_request():
+    table = analyze(
+        _experiment(10), arm="treatment_id", metrics={"sessions": "mean"}, alternative="greater"
+    )
+    assert (table["ci_high"] == math.inf).all()
+    assert table["method"].str.contains("one-sided").all()
 
 
 def test_proportion_relative_lift_matches_gbstats_binomial_fixture():
@@ -390,7 +439,7 @@ def test_proportion_sample_size_matches_statsmodels_with_the_equivalent_effect_s
 
 def test_one_sided_power_matches_statsmodels():
     plan = plan_sample_size(
-        metric="mean", baseline=1.0, sd=2.0, mde=0.1, relative=False, alternative="larger"
+        metric="mean", baseline=1.0, sd=2.0, mde=0.1, relative=False, alternative="greater"
     )
     n = NormalIndPower().solve_power(effect_size=0.05, alpha=0.05, power=0.8, alternative="larger")
     assert plan.n_holdout == math.ceil(n)

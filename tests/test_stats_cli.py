@@ -56,6 +56,23 @@ def test_analyze_prints_the_lift_table_as_json(experiment_csv, capsys):
     assert rows[0]["method"].startswith("Newcombe")
     assert rows[1]["method"].startswith("CUPED")
     assert "no sample ratio mismatch" in err
+    assert (
+        main(
+            [
+                "stats",
+                "analyze",
+                str(experiment_csv),
+                "--metric",
+                "spend=mean",
+                "--alternative",
+                "greater",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
+    assert "one-sided" in json.loads(capsys.readouterr().out)[0]["method"]
 
 
 def test_analyze_takes_ratio_metrics(experiment_csv, capsys):

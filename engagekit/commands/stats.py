@@ -72,6 +72,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         metrics=metrics,  # type: ignore[arg-type]
         pre=pre,
         alpha=args.alpha,
+        alternative=args.alternative,
         proportion_method=args.proportion_method,
         between_treatments=args.between_treatments,
         sequential_looks=args.sequential,
@@ -168,6 +169,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="cap a heavy-tailed column at a quantile of its non-zero values, e.g. revenue=0.99",
     )
     a.add_argument("--alpha", type=float, default=0.05)
+    a.add_argument("--alternative", choices=["two-sided", "greater", "less"], default="two-sided")
     a.add_argument("--proportion-method", choices=["newcombe", "wald"], default="newcombe")
     a.add_argument(
         "--between-treatments", action="store_true", help="also compare treatments with each other"
@@ -223,7 +225,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--control", default="holdout", help="the holdout arm in --allocation")
     q.add_argument("--alpha", type=float, default=0.05)
     q.add_argument("--power", type=float, default=0.8)
-    q.add_argument("--alternative", choices=["two-sided", "larger"], default="two-sided")
+    q.add_argument("--alternative", choices=["two-sided", "greater"], default="two-sided")
     q.add_argument(
         "--variance-reduction",
         type=float,

@@ -39,6 +39,52 @@ def _join(*reasons: str | None) -> str | None:
     return "; ".join(parts) if parts else None
 
 
+Alternative = Literal["two-sided", "greater", "less"]
+
+
+def _check_alternative(alternative: str, alpha: float) -> None:
+    if alternative not in ("two-sided", "greater", "less"):
+        raise StatsInputError(
+            f"alternative must be 'two-sided', 'greater' or 'less', got {alternative!r}"
+        )
+    if alternative != "two-sided" and not alpha < 0.5:
+        raise StatsInputError(f"a one-sided test needs alpha < 0.5, got {alpha}")
+
+
+def _one_sided(two_sided: Comparison, alpha: float, alternative: str) -> Comparison:
+    """A one-sided result from the two-sided one computed at level ``2 * alpha``.
+
+    The one-sided bound at level ``1 - alpha`` is the matching bound of the two-sided interval
+    at ``1 - 2 alpha``; the p-value halves (or is ``1 - p/2`` against the direction), which is
+    exact for the symmetric t and z statistics used here.
+    """
+    c = two_sided
+    stat, p2 = c.statistic, c.p_value
+    if math.isfinite(stat) and math.isfinite(p2):
+        favoured = stat > 0 if alternative == "greater" else stat < 0
+        p = p2 / 2.0 if favoured else 1.0 - p2 / 2.0
+    else:
+        p = NAN
+    words = (
+        "treatment greater than control"
+        if alternative == "greater"
+        else ("treatment less than control")
+    )
+    bounds = (
+        {"ci_high": math.inf, "rel_ci_high": math.inf}
+        if alternative == "greater"
+        else {"ci_low": -math.inf, "rel_ci_low": -math.inf}
+    )
+    return replace(
+        c,
+        alpha=alpha,
+        p_value=p,
+        alternative=alternative,
+        method=f"{c.method}; one-sided ({words})",
+        **bounds,  # type: ignore[arg-type]
+    )
+
+
 def _t_quantile(alpha: float, df: float) -> float:
     return float(_sp.t.ppf(1.0 - alpha / 2.0, df)) if math.isfinite(df) else _z(alpha)
 
@@ -204,6 +250,7 @@ def compare_means(
     control: MeanStats,
     *,
     alpha: float = 0.05,
+    alternative: Alternative = "two-sided",
     metric: str = "",
     arm_name: str = "treatment",
     control_name: str = "control",
@@ -217,6 +264,17 @@ def compare_means(
     (1.0, 0.2879, 'Welch t-test')
     """
     _check_alpha(alpha)
+    _check_alternative(alternative, alpha)
+    if alternative != "two-sided":
+        both = compare_means(
+            treatment,
+            control,
+            metric=metric,
+            arm_name=arm_name,
+            control_name=control_name,
+            alpha=2 * alpha,
+        )
+        return _one_sided(both, alpha, alternative)
     method = f"{WELCH}; {REL_T}"
     small = _too_small(treatment.n, control.n, arm_name, control_name, 2)
     if small:
@@ -286,6 +344,7 @@ def compare_proportions(
     control: ProportionStats,
     *,
     alpha: float = 0.05,
+    alternative: Alternative = "two-sided",
     method: ProportionMethod = "newcombe",
     metric: str = "",
     arm_name: str = "treatment",
@@ -303,6 +362,18 @@ def compare_proportions(
         (0.02, -0.0075, 0.1529)
     """
     _check_alpha(alpha)
+    _check_alternative(alternative, alpha)
+    if alternative != "two-sided":
+        both = compare_proportions(
+            treatment,
+            control,
+            method=method,
+            metric=metric,
+            arm_name=arm_name,
+            control_name=control_name,
+            alpha=2 * alpha,
+        )
+        return _one_sided(both, alpha, alternative)
     if method not in ("newcombe", "wald"):
         raise StatsInputError(f"proportion method must be 'newcombe' or 'wald', got {method!r}")
     label = (NEWCOMBE if method == "newcombe" else WALD) + f"; {REL_Z}"
@@ -384,6 +455,7 @@ def compare_cuped(
     *,
     theta: float | None = None,
     alpha: float = 0.05,
+    alternative: Alternative = "two-sided",
     metric: str = "",
     arm_name: str = "treatment",
     control_name: str = "control",
@@ -396,6 +468,18 @@ def compare_cuped(
     mean, with a delta-method interval that accounts for their covariance.
     """
     _check_alpha(alpha)
+    _check_alternative(alternative, alpha)
+    if alternative != "two-sided":
+        both = compare_cuped(
+            treatment,
+            control,
+            theta=theta,
+            metric=metric,
+            arm_name=arm_name,
+            control_name=control_name,
+            alpha=2 * alpha,
+        )
+        return _one_sided(both, alpha, alternative)
     est = theta is None
     th = cuped_theta(treatment, control) if est else float(theta)  # type: ignore[arg-type]
     method = (
@@ -458,6 +542,7 @@ def compare_ratios(
     control: RatioStats,
     *,
     alpha: float = 0.05,
+    alternative: Alternative = "two-sided",
     metric: str = "",
     arm_name: str = "treatment",
     control_name: str = "control",
@@ -475,6 +560,17 @@ def compare_ratios(
         (0.6667, 'delta-method ratio')
     """
     _check_alpha(alpha)
+    _check_alternative(alternative, alpha)
+    if alternative != "two-sided":
+        both = compare_ratios(
+            treatment,
+            control,
+            metric=metric,
+            arm_name=arm_name,
+            control_name=control_name,
+            alpha=2 * alpha,
+        )
+        return _one_sided(both, alpha, alternative)
     method = (
         "delta-method ratio (Deng et al. 2018), z-test and z interval; "
         "relative lift: delta method, z interval"

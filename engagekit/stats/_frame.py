@@ -220,13 +220,20 @@ def compare(
     control: ArmStats,
     *,
     alpha: float = 0.05,
+    alternative: str = "two-sided",
     proportion_method: str = "newcombe",
     metric: str = "",
     arm_name: str = "treatment",
     control_name: str = "control",
 ) -> Comparison:
     """Dispatch on the statistics' type to the matching comparison."""
-    labels = {"alpha": alpha, "metric": metric, "arm_name": arm_name, "control_name": control_name}
+    labels = {
+        "alpha": alpha,
+        "alternative": alternative,
+        "metric": metric,
+        "arm_name": arm_name,
+        "control_name": control_name,
+    }
     if isinstance(treatment, CupedStats) and isinstance(control, CupedStats):
         return compare_cuped(treatment, control, **labels)  # type: ignore[arg-type]
     if isinstance(treatment, ProportionStats) and isinstance(control, ProportionStats):
@@ -246,6 +253,7 @@ def analyze_stats(
     *,
     control: str = "holdout",
     alpha: float = 0.05,
+    alternative: str = "two-sided",
     proportion_method: str = "newcombe",
     between_treatments: bool = False,
     sequential_looks: bool = False,
@@ -255,9 +263,9 @@ def analyze_stats(
 
     One row per metric and treatment (vs ``control``), plus, with ``between_treatments``, one
     row per pair of treatments (``control`` column = the earlier arm). ``p_holm`` and ``p_bh``
-    correct across every row of the table (all treatments and metrics). With
-    ``sequential_looks`` the intervals and p-values are always-valid (see
-    :func:`engagekit.stats.sequential`).
+    correct across every row of the table (all treatments and metrics). ``alternative``
+    ("greater" / "less") makes every test one-sided. With ``sequential_looks`` the intervals
+    and p-values are always-valid (see :func:`engagekit.stats.sequential`).
     """
     rows: list[Comparison] = []
     for metric, per_arm in stats.items():
@@ -276,6 +284,7 @@ def analyze_stats(
                 per_arm[t],
                 per_arm[c],
                 alpha=alpha,
+                alternative=alternative,
                 proportion_method=proportion_method,
                 metric=metric,
                 arm_name=t,
@@ -342,6 +351,7 @@ def analyze(
     pre: str | Mapping[str, str] | None = None,
     *,
     alpha: float = 0.05,
+    alternative: str = "two-sided",
     proportion_method: str = "newcombe",
     between_treatments: bool = False,
     sequential_looks: bool = False,
@@ -379,6 +389,7 @@ def analyze(
     options = {
         "control": control,
         "alpha": alpha,
+        "alternative": alternative,
         "proportion_method": proportion_method,
         "between_treatments": between_treatments,
         "sequential_looks": sequential_looks,

@@ -27,7 +27,7 @@ from scipy import stats as _sp
 from engagekit.stats._errors import StatsInputError
 from engagekit.stats._results import PowerPlan
 
-Alternative = Literal["two-sided", "larger"]
+Alternative = Literal["two-sided", "greater"]
 PowerMetric = Literal["proportion", "mean"]
 
 METHOD = "normal approximation, unpooled variances, two-sample z power (both tails when two-sided)"
@@ -46,8 +46,10 @@ def _validate(
 ) -> float:
     if metric not in ("proportion", "mean"):
         raise StatsInputError(f"metric must be 'proportion' or 'mean', got {metric!r}")
-    if alternative not in ("two-sided", "larger"):
-        raise StatsInputError(f"alternative must be 'two-sided' or 'larger', got {alternative!r}")
+    if alternative not in ("two-sided", "greater"):
+        raise StatsInputError(
+            f"alternative must be 'two-sided' or 'greater' (one-sided), got {alternative!r}"
+        )
     if not 0 < alpha < 1:
         raise StatsInputError(f"alpha must be between 0 and 1, got {alpha}")
     if not 0 < power < 1:

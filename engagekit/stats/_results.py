@@ -16,8 +16,10 @@ class Comparison:
     """One treatment-vs-control comparison of one metric.
 
     ``diff`` is treatment minus control with its ``(ci_low, ci_high)`` interval; ``rel_lift``
-    is ``diff / control mean`` with its interval; ``p_value`` tests ``diff == 0``. ``method``
-    names the test and the interval construction; ``reason`` says why a number is NaN.
+    is ``diff / control mean`` with its interval; ``p_value`` tests ``diff == 0`` against
+    ``alternative`` ("two-sided", or one-sided "greater" / "less" with an infinite bound).
+    ``method`` names the test and the interval construction; ``reason`` says why a number is
+    NaN.
     """
 
     metric: str
@@ -44,6 +46,7 @@ class Comparison:
     reason: str | None = None
     theta: float | None = None
     variance_reduction: float | None = None
+    alternative: str = "two-sided"
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property

@@ -79,6 +79,11 @@ def sequential(comparison: Comparison, *, n_star: float = DEFAULT_N_STAR) -> Com
         >>> seq.ci_high - seq.ci_low > fixed.ci_high - fixed.ci_low
         True
     """
+    if comparison.alternative != "two-sided":
+        raise StatsInputError(
+            "always-valid intervals are two-sided here; analyse with alternative='two-sided' "
+            "to look at the results sequentially"
+        )
     n = comparison.n + comparison.n_control
     a = comparison.alpha
     hw = confidence_sequence_halfwidth(comparison.se, n, alpha=a, n_star=n_star)
