@@ -113,20 +113,20 @@ def _solve_block(
     n = conf.shape[0]
     cols, cm1, indptr = conf.indices, conf.data, conf.indptr
     row_of = np.repeat(np.arange(n), np.diff(indptr))
-    gathered = other[cols]  # nnz × f, reused by every CG step of this block
+    gathered = np.take(other, cols, axis=0)  # nnz × f, reused by every CG step of this block
 
     def weighted_sum(weights: np.ndarray) -> np.ndarray:
         # Σ_i weights_ui · y_i for each row u, as a sparse-dense product
         return sp.csr_matrix((weights, cols, indptr), shape=conf.shape) @ other
 
     x = x.copy()
-    dots = np.einsum("ij,ij->i", gathered, x[row_of])
+    dots = np.einsum("ij,ij->i", gathered, np.take(x, row_of, axis=0))
     r = weighted_sum(1.0 + cm1 - cm1 * dots) - x @ gram  # b - A x
     p = r.copy()
     rs = np.einsum("ij,ij->i", r, r)
     tiny = np.float32(1e-20)
     for _ in range(steps):
-        dots = np.einsum("ij,ij->i", gathered, p[row_of])
+        dots = np.einsum("ij,ij->i", gathered, np.take(p, row_of, axis=0))
         ap = p @ gram + weighted_sum(cm1 * dots)
         denom = np.einsum("ij,ij->i", p, ap)
         step = np.where(denom > tiny, rs / np.maximum(denom, tiny), 0.0).astype(np.float32)
