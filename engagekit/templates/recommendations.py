@@ -16,6 +16,7 @@ Pinpoint's Lambda function.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from itertools import chain
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -166,13 +167,17 @@ def recommendation_columns(
     transformer = transformer or getattr(provider, "transformer", None)
     unique = list(dict.fromkeys(str(i) for i in ids if i is not None and i is not pd.NA))
     picks = provider.item_ids(unique, config.per_message)
-    rows_id, rows_rank, rows_item = [], [], []
-    for key in unique:
-        for rank, item in enumerate(picks.get(key, [])[: config.per_message]):
-            rows_id.append(key)
-            rows_rank.append(rank)
-            rows_item.append(str(item))
-    frame = pd.DataFrame({"id": rows_id, "rank": rows_rank, "item_id": rows_item})
+    lists = [picks.get(key, [])[: config.per_message] for key in unique]
+    lengths = np.fromiter(map(len, lists), np.int64, len(lists))
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    items = [str(x) for x in chain.from_iterable(lists)]
+    frame = pd.DataFrame(
+        {
+            "id": np.repeat(np.array(unique, dtype=object), lengths),
+            "rank": np.arange(len(items)) - np.repeat(starts, lengths),
+            "item_id": pd.array(items, dtype="string"),
+        }
+    )
     catalog = getattr(provider, "catalog", None)
     names = [k[len(ATTRIBUTE_PREFIX) :] for k in config.attributes]
     if catalog is not None:
