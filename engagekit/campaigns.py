@@ -676,13 +676,13 @@ def plan_campaign(
 
     mark("OPTED_OUT", _eq(col("OptOut"), "ALL"))
     mark("INACTIVE", _eq(col("EndpointStatus"), "INACTIVE"))
-    trimmed = pc.utf8_trim_whitespace(pa.array(address_s, from_pandas=True))
-    blank = pc.fill_null(pc.equal(pc.binary_length(trimmed), 0), True)
-    mark("NO_ADDRESS", blank.to_numpy(zero_copy_only=False))
+    addr = pa.array(address_s, from_pandas=True)
+    # blank: null, empty or whitespace only (predicates, no string copies)
+    blank = pc.or_kleene(pc.equal(pc.binary_length(addr), 0), pc.utf8_is_space(addr))
+    mark("NO_ADDRESS", pc.fill_null(blank, True).to_numpy(zero_copy_only=False))
     supp = _suppressed_set(suppressed)
     if supp is not None and len(supp):
-        hit = pc.is_in(pc.utf8_lower(trimmed), value_set=supp)
-        mark("SUPPRESSED", pc.fill_null(hit, False).to_numpy(zero_copy_only=False))
+        mark("SUPPRESSED", _suppressed_rows(addr, supp))
     end = schedule.end
     if end is not None:
         mark("OUTSIDE_SCHEDULE", due_values > np.datetime64(end.tz_localize(None), "us"))
@@ -870,6 +870,30 @@ def _suppressed_set(
         values = pd.Series(list(suppressed), dtype="string")
     arr = pa.array(values.astype("string").dropna(), type=pa.string())
     return pc.unique(pc.utf8_lower(pc.utf8_trim_whitespace(arr)))
+
+
+def _suppressed_rows(addr: pa.Array, supp: pa.Array) -> np.ndarray:
+    """Rows whose address, trimmed and lower-cased, is in ``supp`` (already normalized).
+
+    Only addresses with upper-case letters or surrounding spaces are normalized (copied).
+    """
+    hit = pc.fill_null(pc.is_in(addr, value_set=supp), False).to_numpy(zero_copy_only=False)
+    odd = pc.match_substring_regex(addr, r"[A-Z]|^\s|\s$")
+    rows = np.flatnonzero(pc.fill_null(odd, False).to_numpy(zero_copy_only=False))
+    if len(rows):
+        fixed = pc.utf8_lower(pc.utf8_trim_whitespace(addr.take(pa.array(rows))))
+        hit[rows] |= pc.fill_null(pc.is_in(fixed, value_set=supp), False).to_numpy(
+            zero_copy_only=False
+        )
+    non_ascii = np.flatnonzero(
+        pc.invert(pc.fill_null(pc.string_is_ascii(addr), True)).to_numpy(zero_copy_only=False)
+    )
+    if len(non_ascii):  # non-ASCII upper case (e.g. "Ö") is not caught by [A-Z]
+        fixed = pc.utf8_lower(pc.utf8_trim_whitespace(addr.take(pa.array(non_ascii))))
+        hit[non_ascii] |= pc.fill_null(pc.is_in(fixed, value_set=supp), False).to_numpy(
+            zero_copy_only=False
+        )
+    return hit
 
 
 def _mark_limits(
