@@ -320,14 +320,20 @@ def funnel(
 ) -> str:
     """Users reaching each ordered step, each after the previous one and within the window
     from the first step (entry = a user's first step-1 event in [start, end))."""
-    ctes = []
+    # one scan of the lake: every step's events, flagged by the step(s) they match
     horizon = None if end is None else pd.Timestamp(end) + pd.Timedelta(seconds=window_seconds)
-    for i, (etype, attrs, metrics) in enumerate(steps, start=1):
+    matches = []
+    for etype, attrs, metrics in steps:
         conds = [f"event_type = {lit(etype)}", *filters_sql(attrs, metrics)]
-        conds += _time(d, start, end if i == 1 else horizon)
-        ctes.append(
-            f"e{i} AS (SELECT {UID} AS uid, event_timestamp AS t FROM events {_where(conds)})"
-        )
+        matches.append("(" + " AND ".join(conds) + ")")
+    flags = ", ".join(f"COALESCE({m}, false) AS m{i}" for i, m in enumerate(matches, start=1))
+    scan = [in_list("event_type", sorted({s[0] for s in steps})), *_time(d, start, horizon)]
+    ctes = [
+        f"fe AS (SELECT {UID} AS uid, event_timestamp AS t, {flags} FROM events {_where(scan)})"
+    ]
+    for i in range(1, len(steps) + 1):
+        first = " AND " + " AND ".join(_time(d, None, end, "t")) if i == 1 and end else ""
+        ctes.append(f"e{i} AS (SELECT uid, t FROM fe WHERE m{i}{first})")
         if i == 1:
             ctes.append("s1 AS (SELECT uid, min(t) AS t0, min(t) AS t FROM e1 GROUP BY uid)")
         else:
@@ -388,8 +394,7 @@ def campaign_metrics(
         )
 
     sent_ok = (
-        " AND (event_type <> '_campaign.send' OR attributes['campaign_send_status'] IS NULL"
-        " OR attributes['campaign_send_status'] = 'SUCCESS')"
+        " AND (event_type <> '_campaign.send' OR send_status IS NULL OR send_status = 'SUCCESS')"
     )
     until = (
         ""
@@ -416,6 +421,12 @@ targeted AS (
     count(DISTINCT endpoint_id) AS targeted, count(DISTINCT uid) AS users,
     count(DISTINCT CASE WHEN status = 'scheduled' THEN endpoint_id END) AS scheduled
   FROM alloc GROUP BY campaign, run_id, treatment_id),
+ev AS (
+  SELECT event_type, event_timestamp, campaign_id, run_id, treatment_id, endpoint_id,
+    COALESCE(user_id, endpoint_id) AS uid, quantity, item_price,
+    attributes['campaign_send_status'] AS send_status
+  FROM events
+  WHERE ({" AND ".join(econds)}) OR event_type IN ({lit(SESSION)}, {lit(PURCHASE)})),
 msg AS (
   SELECT campaign_id AS campaign, run_id, treatment_id,
     {distinct(SEND_TYPES, sent_ok)} AS sent,
@@ -429,7 +440,7 @@ msg AS (
     {distinct(OPT_OUT_TYPES)} AS opt_outs,
     {distinct(FAILED_TYPES)} AS failures,
     min(event_timestamp) AS first_event
-  FROM events {_where(econds)}
+  FROM ev {_where(econds)}
   GROUP BY campaign_id, run_id, treatment_id),
 users AS (
   SELECT DISTINCT a.campaign, a.run_id, a.treatment_id, a.uid,
@@ -444,7 +455,7 @@ beh AS (
     sum(CASE WHEN e.event_type = {lit(PURCHASE)}
       THEN COALESCE(e.quantity, 1) * COALESCE(e.item_price, 0) ELSE 0 END) AS revenue,
     count(DISTINCT CASE WHEN e.event_type = {lit(PURCHASE)} THEN u.uid END) AS purchasers
-  FROM users u JOIN events e ON COALESCE(e.user_id, e.endpoint_id) = u.uid
+  FROM users u JOIN ev e ON e.uid = u.uid
     AND e.event_timestamp >= u.since{until}
   WHERE e.event_type IN ({lit(SESSION)}, {lit(PURCHASE)})
   GROUP BY u.campaign, u.run_id, u.treatment_id),

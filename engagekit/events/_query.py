@@ -83,12 +83,12 @@ def events_source(project: Project, start: Any = None, end: Any = None) -> str:
         if not _has_files(events_dir):
             return "(" + _empty_select({f.name: duck_type(f.type) for f in LAKE_SCHEMA}) + ")"
         glob = events_dir / "*" / "*" / "*" / "*" / "*.parquet"
-        return f"read_parquet({_quote(glob)}, union_by_name = true)"
+        return f"read_parquet({_quote(glob)})"
     files = lake_files(events_dir, start, end)
     if not files:
         return "(" + _empty_select({f.name: duck_type(f.type) for f in LAKE_SCHEMA}) + ")"
     listing = ", ".join(_quote(f) for f in files)
-    return f"read_parquet([{listing}], union_by_name = true)"
+    return f"read_parquet([{listing}])"
 
 
 def _has_files(events_dir: Path) -> bool:
@@ -102,6 +102,7 @@ def connect(
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET parquet_metadata_cache = true")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:
