@@ -232,3 +232,78 @@ def test_unknown_base_segment_and_cycles_are_rejected(project: Project) -> None:
         save_segment(project, segment("a").based_on("b").build())
     with pytest.raises(DefinitionError, match=r"cycle"):
         save_segment(project, segment("c").based_on("c").build())
+
+
+def test_missing_columns_and_values_follow_pinpoint_semantics() -> None:
+    df = _frame(ChannelType=["EMAIL", None, "SMS"])
+    before = df.copy()
+    # a criterion on a column the frame lacks matches nobody; EXCLUSIVE keeps missing values
+    assert not evaluate(segment("s").metric("absent", ">", 0).build(), df).any()
+    assert not evaluate(segment("s").attribute("absent", "x").build(), df).any()
+    assert evaluate(segment("s").attribute_not("absent", "x").build(), df).all()
+    assert list(evaluate(segment("s").channel("EMAIL", exclude=True).build(), df)) == [
+        False,
+        True,
+        True,
+    ]
+    pd.testing.assert_frame_equal(df, before)
+
+
+def test_dimensions_and_segment_groups_must_both_hold() -> None:
+    df = _frame(
+        ChannelType=["EMAIL", "EMAIL", "SMS"],
+        **{"Location.Country": ["DE", "FR", "DE"]},
+    )
+    seg = Segment.model_validate(
+        {
+            "Name": "s",
+            "Dimensions": {"Demographic": {"Channel": {"Values": ["EMAIL"]}}},
+            "SegmentGroups": {
+                "Include": "NONE",
+                "Groups": [{"Dimensions": [{"Location": {"Country": {"Values": ["FR"]}}}]}],
+            },
+        }
+    )
+    assert list(evaluate(seg, df)) == [True, False, False]
+
+
+def test_costly_criteria_only_see_surviving_rows_without_changing_the_answer() -> None:
+    df = generate_endpoints(3_000, seed=8)
+    cheap_or_costly = (
+        segment("s")
+        .near(52.52, 13.405, km=50)
+        .contains("interests", "yoga")
+        .channel("SMS")
+        .match("ANY")
+        .build()
+    )
+    got = evaluate(cheap_or_costly, df)
+    lists = df["Attributes.interests"].tolist()
+    yoga = pd.Series([v is not None and any("yoga" in x for x in v) for v in lists], index=df.index)
+    from engagekit.segments._evaluate import haversine_km
+
+    near = pd.Series(
+        haversine_km(
+            df["Location.Latitude"].to_numpy(), df["Location.Longitude"].to_numpy(), 52.52, 13.405
+        )
+        <= 50,
+        index=df.index,
+    )
+    want = near | yoga | (df["ChannelType"] == "SMS").fillna(False)
+    assert got.equals(want.astype(bool).rename("s"))
+
+
+def test_pinned_versions_and_copies(project: Project) -> None:
+    from engagekit.segments import segment_versions
+
+    save_segment(project, segment("a").country("DE").build())
+    save_segment(project, segment("a").country("FR").build())
+    assert [v["version"] for v in segment_versions(project, "a")] == [1, 2]
+    pinned = segment("b").based_on(("a", 1)).build()
+    save_segment(project, pinned)
+    df = _frame(**{"Location.Country": ["DE", "FR"]})
+    assert list(evaluate(pinned, df, project=project)) == [True, False]
+    assert list(evaluate(segment("c").based_on("a").build(), df, project=project)) == [False, True]
+    copy_segment(project, "a", "a2")
+    with pytest.raises(DefinitionError, match="already exists"):
+        copy_segment(project, "a", "a2")

@@ -8,7 +8,6 @@ runs after a latitude band prefilter.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -464,7 +463,8 @@ def export_members(
     events: pd.DataFrame | None = None,
     messageable_only: bool = False,
 ) -> int:
-    """Write the members to CSV or NDJSON (by ``format`` or the file suffix); returns the count."""
+    """Write the members as Pinpoint CSV or NDJSON (by ``format`` or the suffix; local or
+    ``s3://``) with the endpoints area's exporter; returns how many were written."""
     rows = members(
         segment,
         endpoints,
@@ -473,43 +473,7 @@ def export_members(
         events=events,
         messageable_only=messageable_only,
     )
-    fmt = format or ("ndjson" if str(dest).endswith((".ndjson", ".jsonl", ".json")) else "csv")
-    try:
-        from engagekit.endpoints import export_endpoints  # type: ignore[attr-defined]
-    except ImportError:
-        export_endpoints = None
-    if export_endpoints is not None:
-        export_endpoints(rows, dest, format=fmt)
-        return len(rows)
-    _write_rows(rows, Path(dest), fmt)
+    from engagekit.endpoints import export_endpoints
+
+    export_endpoints(rows, dest, format=format)
     return len(rows)
-
-
-def _write_rows(rows: pd.DataFrame, dest: Path, fmt: str) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "ndjson":
-        with open(dest, "w", encoding="utf-8") as fh:
-            for rec in rows.to_dict(orient="records"):
-                fh.write(json.dumps({k: _jsonable(v) for k, v in rec.items()}) + "\n")
-        return
-    flat = rows.copy()
-    for col in flat.columns:
-        if isinstance(flat[col].dtype, pd.ArrowDtype) and pa.types.is_list(
-            flat[col].dtype.pyarrow_dtype
-        ):
-            flat[col] = [None if v is None else json.dumps(list(v)) for v in flat[col].tolist()]
-    flat.to_csv(dest, index=False)
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [str(v) for v in value]
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

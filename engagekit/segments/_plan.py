@@ -211,7 +211,7 @@ class Compiler:
             for name, info in type(family).model_fields.items():
                 value = getattr(family, name)
                 if isinstance(value, SetDimension):
-                    parts.append(set_node(cols[info.alias], value))
+                    parts.append(set_node(cols[str(info.alias)], value))
         if dims.location is not None and dims.location.gps_point is not None:
             gps = dims.location.gps_point
             parts.append(
