@@ -74,7 +74,7 @@ def frame_to_table(df: pd.DataFrame) -> pa.Table:
         if isinstance(s.dtype, pd.CategoricalDtype):
             arr = pa.array(s.astype(STRING_DTYPE).array, type=pa.string())
         else:
-            arr = pa.array(s.array)
+            arr = pa.array(s.array, from_pandas=True)
         target = arrow_type(name)
         if arr.type != target:
             arr = arr.cast(target)
