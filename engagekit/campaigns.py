@@ -920,7 +920,7 @@ def _mark_limits(
     if not (total or daily or user_campaign or user_daily):
         return
     n = len(ids)
-    hist = _counted_history(history, run_id, endpoints if (user_campaign or user_daily) else None)
+    hist = _counted_history(history, run_id, endpoints)
     has_hist = hist is not None and len(hist) > 0
     # one join of the plan's unit keys against the history's: slot of each plan row (-1: none)
     mine = recent = np.zeros(0, dtype=bool)
@@ -1043,10 +1043,16 @@ def _counted_history(
     if not isinstance(created.dtype, pd.DatetimeTZDtype):
         created = pd.to_datetime(created, utc=True, format="ISO8601")
     ep = h["endpoint_id"].astype("string")
-    # the ledger's user_id is the plan's (NA: the endpoint had no user, its id is the unit)
+    # the ledger's user_id is the plan's; where it is missing, look the endpoint's user up
     unit = h["user_id"].astype("string") if "user_id" in h.columns else None
-    if unit is None and endpoints is not None and "User.UserId" in endpoints.columns:
-        unit = _users_of(ep, endpoints)
+    missing = np.ones(len(h), dtype=bool) if unit is None else unit.isna().to_numpy()
+    if missing.any() and endpoints is not None and "User.UserId" in endpoints.columns:
+        mapped = _users_of(ep[missing], endpoints)
+        if unit is None:
+            unit = mapped
+        else:
+            unit = unit.copy()
+            unit[missing] = mapped.to_numpy()
     return pd.DataFrame(
         {
             "endpoint_id": ep,
@@ -1355,14 +1361,15 @@ def _empty_plan() -> pd.DataFrame:
 
 
 def read_history(project: Project) -> pd.DataFrame:
-    """The ledger as limit history: endpoint_id, campaign, run_id, status, created_at."""
-    rows = project.store.connect().execute(
-        "SELECT run_id, endpoint_id, campaign, status, created_at FROM ledger"
-    )
-    return pd.DataFrame(
-        [dict(r) for r in rows],
-        columns=["run_id", "endpoint_id", "campaign", "status", "created_at"],
-    )
+    """The ledger as limit history: run_id, endpoint_id, campaign, status, created_at, and
+    user_id when the ledger keeps it (delivery's migration adds it)."""
+    conn = project.store.connect()
+    have = {r[1] for r in conn.execute("PRAGMA table_info(ledger)")}
+    columns = ["run_id", "endpoint_id", "campaign", "status", "created_at"]
+    columns += [c for c in ("user_id",) if c in have]
+    rows = conn.execute(f"SELECT {', '.join(columns)} FROM ledger").fetchall()
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=columns)
+    return frame.astype({c: "string" for c in columns if c != "created_at"})
 
 
 def read_suppressed(project: Project) -> pd.Series:
@@ -1604,6 +1611,41 @@ def inline_template(channel: str, config: MessageConfiguration | None) -> Any:
 
 
 # ---- direct messages ---------------------------------------------------------------------------
+def direct_run(
+    project: Project,
+    targets: Sequence[str],
+    *,
+    channel: Channel,
+    template: str,
+    template_version: int | None = None,
+    now: datetime | str | pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Plan a direct message in a project (pinned template, suppression), save the plan and
+    record the run (kind ``direct``); delivery sends it like any plan."""
+    from engagekit.templates import load_template
+
+    slot = _TEMPLATE_SLOT[channel]
+    alias = TemplateConfiguration.model_fields[slot].alias if slot else "Template"
+    try:
+        load_template(project, template, template_version)
+        version = project.store.get_definition("template", template, template_version).version
+    except NotFoundError as exc:
+        raise DefinitionError(str(exc), path=f"{alias}.Name", kind="direct message") from None
+    plan = plan_direct(
+        read_project_endpoints(project),
+        targets,
+        channel=channel,
+        template=template,
+        template_version=version,
+        now=now if now is not None else pd.Timestamp.now(tz="UTC"),
+        settings=project.settings,
+        suppressed=read_suppressed(project),
+    )
+    save_plan(project, plan)
+    record_run(project, plan, kind="direct")
+    return plan
+
+
 def plan_direct(
     endpoints: pd.DataFrame,
     targets: Sequence[str],
@@ -1699,6 +1741,7 @@ __all__ = [
     "copy_campaign",
     "default_run_id",
     "delete",
+    "direct_run",
     "dry_run_report",
     "edit_campaign",
     "inline_template",

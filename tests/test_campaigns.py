@@ -574,3 +574,31 @@ def test_campaigns_command_line(project, tmp_path, capsys):
         assert f"is {state}" in capsys.readouterr().out
     assert main(["campaigns", "delete", "autumn", *p]) == 0
     assert main(["campaigns", "show", "autumn", *p]) == 1
+
+
+def test_direct_run_in_a_project_pins_the_template_and_records_the_run(project):
+    from engagekit.endpoints import write_endpoints
+
+    _store_refs(project, templates=("t0",))
+    eps = generate_endpoints(100, seed=4)
+    write_endpoints(project, eps)
+    target = eps.loc[eps["ChannelType"] == "EMAIL", "Id"].iloc[0]
+    plan = cp.direct_run(project, [target], channel="EMAIL", template="t0", now=NOW)
+    assert plan["template_version"].tolist() == [1]
+    assert cp.run_history(project)["kind"].tolist() == ["direct"]
+    with pytest.raises(DefinitionError, match="template 'nope' does not exist") as err:
+        cp.direct_run(project, [target], channel="EMAIL", template="nope", now=NOW)
+    assert err.value.path == "EmailTemplate.Name"
+
+
+def test_ledger_history_feeds_the_limits(project):
+    eps = _endpoints([{"Id": "a", "Address": "a@example.com", "User.UserId": "u"}])
+    with project.store.transaction() as conn:
+        conn.execute(
+            "INSERT INTO ledger (run_id, endpoint_id, step, campaign, status, created_at, "
+            "updated_at) VALUES ('r0', 'a', 'send', 'autumn', 'failed', ?, ?)",
+            ("2026-11-02T07:00:00+00:00", "2026-11-02T07:00:01+00:00"),
+        )
+    history = cp.read_history(project)
+    plan = plan_campaign(_campaign(Limits={"Daily": 1}), eps, NOW, history, audience="all")
+    assert _reason_of(plan, "a") == "DAILY_LIMIT"
