@@ -405,6 +405,21 @@ def occurrence_at(schedule: Schedule, now: datetime | str | pd.Timestamp) -> pd.
     return last
 
 
+def wave_window(
+    schedule: Schedule, occurrence: datetime | str | pd.Timestamp
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first and last instants an occurrence can fire at anywhere on Earth.
+
+    Without IsLocalTime both are the occurrence. With it, the wall-clock time arrives first at
+    UTC+14 and last at UTC-12: plan the run before ``first`` so no wave is already over.
+    """
+    at = to_utc(occurrence, schedule.tz)
+    if not schedule.is_local_time:
+        return at, at
+    wall = schedule.wall_clock(at)
+    return localize(wall, "UTC+14"), localize(wall, "UTC-12")
+
+
 # ---- recipient local time and quiet time -------------------------------------------------------
 def endpoint_zones(tz_column: pd.Series | None, n: int, default: str) -> pd.Categorical:
     """Each endpoint's zone name: ``Demographic.Timezone`` when valid, else ``default``."""
@@ -641,5 +656,6 @@ __all__ = [
     "quiet_instant",
     "quiet_time_adjust",
     "to_utc",
+    "wave_window",
     "zone",
 ]

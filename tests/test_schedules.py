@@ -22,6 +22,7 @@ from engagekit.schedules import (
     occurrences,
     pinpoint_offset,
     quiet_time_adjust,
+    wave_window,
     zone,
 )
 
@@ -304,3 +305,11 @@ def test_pinpoint_schedule_export_keeps_wall_clock_and_offset():
     assert doc["Timezone"] == "UTC-05"
     assert doc["QuietTime"] == {"Start": "22:00", "End": "07:00"}
     assert np.all(Schedule.model_validate(doc).start == s.start)
+
+
+def test_wave_window_spans_every_zone_on_earth():
+    s = _daily("2026-11-02T09:00", "America/New_York", IsLocalTime=True)
+    first, last = wave_window(s, "2026-11-02T09:00:00-05:00")
+    assert _iso([first, last]) == ["2026-11-01T19:00Z", "2026-11-02T21:00Z"]
+    plain = _daily("2026-11-02T09:00", "America/New_York")
+    assert wave_window(plain, "2026-11-02T14:00Z") == (pd.Timestamp("2026-11-02T14:00Z"),) * 2
