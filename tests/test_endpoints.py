@@ -615,6 +615,7 @@ def test_vectorized_e164_check_agrees_with_phonenumbers() -> None:
 
 
 # -- concurrency -------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_two_processes_importing_into_one_project_both_land(
     project: Project, tmp_path: Path
 ) -> None:

@@ -104,6 +104,7 @@ def _comparable(df: pd.DataFrame) -> pd.DataFrame:
     return df.drop(columns=empty)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["csv", "ndjson"])
 @SETTINGS
 @given(frame=endpoint_frames())
@@ -153,10 +154,13 @@ def test_random_bytes_never_crash_an_import(data: bytes, suffix: str) -> None:
     _import_any(data, suffix)
 
 
+COLUMNS = ["Id", "ChannelType", "Address", "Metrics.n", "Attributes.a", "Location.Country"]
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     header=st.lists(
-        st.sampled_from(["Id", "ChannelType", "Address", "Metrics.n", "Attributes.a", "Location.Country"]),
+        st.sampled_from(COLUMNS),
         min_size=1, max_size=6, unique=True,
     ),
     cells=st.lists(st.lists(st.text(max_size=8), max_size=7), max_size=6),
@@ -184,7 +188,8 @@ def test_truncated_files_and_boms_are_handled(fmt: str, cut: float, bom: bool) -
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.text(max_size=4), inner, max_size=3),
     max_leaves=6,
 )  # fmt: skip
 fields = st.sampled_from(
