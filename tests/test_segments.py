@@ -307,3 +307,16 @@ def test_pinned_versions_and_copies(project: Project) -> None:
     copy_segment(project, "a", "a2")
     with pytest.raises(DefinitionError, match="already exists"):
         copy_segment(project, "a", "a2")
+
+
+def test_evaluate_accepts_a_builder_a_dict_or_a_saved_name(project: Project) -> None:
+    df = _frame(**{"Location.Country": ["DE", "FR"]})
+    save_segment(project, segment("de").country("DE").build())
+    as_builder = evaluate(segment("de").country("DE"), df)
+    as_dict = evaluate(
+        {"Name": "de", "Dimensions": {"Location": {"Country": {"Values": ["DE"]}}}}, df
+    )
+    as_name = evaluate("de", df, project=project)
+    assert list(as_builder) == list(as_dict) == list(as_name) == [True, False]
+    with pytest.raises(DefinitionError, match="pass project="):
+        evaluate("de", df)

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engagekit.errors import DefinitionError
 from engagekit.segments._model import DATE_PATTERN, Segment
 from engagekit.segments._plan import (
     EARTH_RADIUS_KM,
@@ -53,9 +54,39 @@ def now_us(now: datetime | str | pd.Timestamp | None) -> int:
     return int(ts.value) // 1_000  # Timestamp.value is always nanoseconds
 
 
-def compile_segment(segment: Segment, *, project: Project | None = None, now: Any = None) -> Node:
+SegmentLike = Segment | Any  # a Segment, a SegmentBuilder, a saved name (with project) or a dict
+
+
+def as_segment(segment: SegmentLike, project: Project | None = None) -> Segment:
+    """Accept a Segment, a builder, a Pinpoint/engagekit dict, or a saved segment's name."""
+    from engagekit.segments._builder import SegmentBuilder
+
+    if isinstance(segment, Segment):
+        return segment
+    if isinstance(segment, SegmentBuilder):
+        return segment.build()
+    if isinstance(segment, dict):
+        from engagekit.segments._pinpoint import from_pinpoint
+
+        return from_pinpoint(segment)
+    if isinstance(segment, str):
+        if project is None:
+            raise DefinitionError(
+                f"segment {segment!r} is a name; pass project=... to load it", kind="segment"
+            )
+        from engagekit.segments._store import load_segment
+
+        return load_segment(project, segment)
+    raise TypeError(f"expected a Segment, SegmentBuilder, dict or name, got {type(segment)!r}")
+
+
+def compile_segment(
+    segment: SegmentLike, *, project: Project | None = None, now: Any = None
+) -> Node:
     """The expression tree of a segment, base segments resolved through the project."""
     from engagekit.segments._store import resolver
+
+    segment = as_segment(segment, project)
 
     return Compiler(now_us(now), resolver(project) if project is not None else None).segment(
         segment
@@ -63,7 +94,7 @@ def compile_segment(segment: Segment, *, project: Project | None = None, now: An
 
 
 def evaluate(
-    segment: Segment,
+    segment: SegmentLike,
     endpoints: pd.DataFrame,
     *,
     project: Project | None = None,
@@ -83,6 +114,7 @@ def evaluate(
         >>> bool(mask.sum() > 0)
         True
     """
+    segment = as_segment(segment, project)
     node = compile_segment(segment, project=project, now=now)
     mask = _Engine(endpoints, events).run(node)
     return pd.Series(mask, index=endpoints.index, name=segment.name, dtype=bool)
@@ -389,7 +421,7 @@ class Estimate:
 
 
 def estimate(
-    segment: Segment,
+    segment: SegmentLike,
     endpoints: pd.DataFrame,
     *,
     project: Project | None = None,
@@ -398,6 +430,7 @@ def estimate(
     mask: pd.Series | None = None,
 ) -> Estimate:
     """Total members, per channel, messageable (ACTIVE and OptOut NONE), excluded with reasons."""
+    segment = as_segment(segment, project)
     if mask is None:
         mask = evaluate(segment, endpoints, project=project, now=now, events=events)
     m = mask.to_numpy(dtype=bool)
@@ -434,7 +467,7 @@ def _counts(values: np.ndarray) -> dict[str, int]:
 
 
 def members(
-    segment: Segment,
+    segment: SegmentLike,
     endpoints: pd.DataFrame,
     *,
     project: Project | None = None,
@@ -453,7 +486,7 @@ def members(
 
 
 def export_members(
-    segment: Segment,
+    segment: SegmentLike,
     endpoints: pd.DataFrame,
     dest: str | Path,
     *,

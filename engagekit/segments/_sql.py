@@ -18,8 +18,8 @@ import math
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from engagekit.segments._evaluate import SESSION_START, compile_segment
-from engagekit.segments._model import DATE_PATTERN, Segment
+from engagekit.segments._evaluate import SESSION_START, SegmentLike, compile_segment
+from engagekit.segments._model import DATE_PATTERN
 from engagekit.segments._plan import (
     EARTH_RADIUS_KM,
     ActiveSince,
@@ -42,7 +42,7 @@ DEG = math.pi / 180.0
 
 
 def to_sql(
-    segment: Segment,
+    segment: SegmentLike,
     table: str = "endpoints",
     *,
     select: str = "*",
@@ -72,7 +72,7 @@ def to_sql(
     return f"SELECT {select} FROM {table} AS e{join} WHERE {where}"
 
 
-def where_sql(segment: Segment, **kwargs: Any) -> str:
+def where_sql(segment: SegmentLike, **kwargs: Any) -> str:
     """Only the WHERE predicate of :func:`to_sql` (endpoint columns qualified by ``e.``)."""
     return to_sql(segment, **kwargs).split(" WHERE ", 1)[1]
 
