@@ -12,7 +12,12 @@ between them live in ``_schema``; appends, validation and partitions in ``_lake`
 export (S3, Kinesis Data Streams, Firehose) in ``_stream``; the event generator in ``_generate``.
 """
 
-from engagekit.events._generate import generate_campaign_events, generate_events, iter_events
+from engagekit.events._generate import (
+    generate_campaign_events,
+    generate_events,
+    generate_plan,
+    iter_events,
+)
 from engagekit.events._ingest import ingest
 from engagekit.events._lake import (
     REJECT_REASONS,
@@ -69,6 +74,7 @@ __all__ = [
     "export_stream",
     "generate_campaign_events",
     "generate_events",
+    "generate_plan",
     "ingest",
     "iter_events",
     "lake",

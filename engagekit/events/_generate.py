@@ -443,3 +443,52 @@ def generate_campaign_events(
     out["attributes"] = pd.arrays.ArrowExtensionArray(pa.array([[]] * len(out), ATTRIBUTES_TYPE))
     out["metrics"] = pd.arrays.ArrowExtensionArray(pa.array([[]] * len(out), METRICS_TYPE))
     return out.sort_values("event_timestamp", kind="stable").reset_index(drop=True)
+
+
+def generate_plan(
+    endpoints: pd.DataFrame,
+    *,
+    campaign: str = "demo",
+    run_id: str = "demo-run-1",
+    treatments: tuple[str, ...] = ("0", "1"),
+    holdout: float = 0.1,
+    due_at: str | datetime = "2026-10-08T09:00:00Z",
+    channel: str = "EMAIL",
+    seed: int = 0,
+) -> pd.DataFrame:
+    """A campaign plan in the contract's shape (one row per ``channel`` endpoint, users split
+    evenly over ``treatments`` after a ``holdout`` share), for tests, demos and benchmarks.
+
+    Real plans come from ``engagekit.campaigns.plan_campaign``; this one skips eligibility.
+    """
+    rows = endpoints[endpoints["ChannelType"].astype("string") == channel].reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    users = rows["User.UserId"].astype("string").fillna(rows["Id"].astype("string"))
+    codes, uniques = pd.factorize(users)
+    share = (1 - holdout) / len(treatments)
+    arms = np.array([*treatments, "holdout"], dtype=object)
+    per_user = rng.choice(len(arms), size=len(uniques), p=[share] * len(treatments) + [holdout])
+    arm = arms[per_user[codes]]
+    is_holdout = arm == "holdout"
+    due = pd.Timestamp(due_at)
+    due = due.tz_localize("UTC") if due.tzinfo is None else due.tz_convert("UTC")
+    return pd.DataFrame(
+        {
+            "run_id": run_id,
+            "campaign": campaign,
+            "campaign_version": 1,
+            "treatment_id": pd.array(arm.astype(str), dtype="string"),
+            "holdout": is_holdout,
+            "endpoint_id": rows["Id"].astype("string"),
+            "user_id": users,
+            "channel_type": channel,
+            "address": rows["Address"].astype("string"),
+            "template": campaign,
+            "template_version": 1,
+            "due_at": pd.Series(due, index=rows.index).astype("datetime64[us, UTC]"),
+            "timezone": rows["Demographic.Timezone"].astype("string").fillna("UTC"),
+            "status": np.where(is_holdout, "excluded", "scheduled"),
+            "reason": pd.array(np.where(is_holdout, "HOLDOUT", None), dtype="string"),
+            "step": "send",
+        }
+    )
