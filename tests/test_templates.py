@@ -329,3 +329,13 @@ def test_direct_tree_compiles_like_pybars_parsing_the_emitted_source(source, con
     via_source = compile_source(P.emit(part.parsed.nodes, alias), True)
     expected = via_source(context, helpers=HELPERS, partials=part.partials)
     assert part.render(context) == expected
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import engagekit.templates as T
+    from engagekit.templates import _analysis, _context, _models, limits, recommendations
+
+    for module in (T, _analysis, _context, _models, limits, recommendations, T.helpers):
+        assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0, module.__name__

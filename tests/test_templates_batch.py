@@ -174,3 +174,16 @@ def test_render_accepts_an_endpoint_row(frame):
     row = frame.iloc[0]
     first = row["User.UserAttributes.FirstName"][0]
     assert render("{{User.UserAttributes.FirstName}}", row) == first
+
+
+def test_iter_render_batch_yields_chunks_aligned_with_the_plan(frame):
+    from engagekit.templates import iter_render_batch
+
+    plan = pd.DataFrame({"endpoint_id": frame["Id"].iloc[:25], "status": "scheduled"})
+    t = SMSTemplate(Body="{{Id}} {{now 'yyyy'}}")
+    chunks = list(iter_render_batch(plan, t, frame, chunksize=10))
+    assert [len(c) for c in chunks] == [10, 10, 5]
+    whole = pd.concat(chunks)
+    assert whole.index.equals(plan.index)
+    assert whole["Body"].str.split().str[0].tolist() == plan["endpoint_id"].tolist()
+    assert whole["Body"].str.split().str[1].nunique() == 1

@@ -14,7 +14,7 @@ the project.
 """
 
 from engagekit.templates import helpers
-from engagekit.templates._batch import ERROR_COLUMN, render_batch
+from engagekit.templates._batch import ERROR_COLUMN, iter_render_batch, render_batch
 from engagekit.templates._compile import HBList, register_helper
 from engagekit.templates._context import endpoint_context
 from engagekit.templates._inspect import Preview, ValidationReport, preview, validate
@@ -74,6 +74,7 @@ __all__ = [
     "delete_template",
     "endpoint_context",
     "helpers",
+    "iter_render_batch",
     "list_templates",
     "load_template",
     "preview",

@@ -12,8 +12,8 @@ distinct (item, position) and joins the items per row. What cannot be proven equ
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -107,6 +107,43 @@ def render_batch(
     if channel == "SMS" and "Body" in frame:
         frame["Encoding"], frame["Segments"] = sms_columns(frame["Body"])
     return frame
+
+
+def iter_render_batch(
+    plan: pd.DataFrame | None,
+    template: Template,
+    endpoints: pd.DataFrame,
+    provider: RecommendationProvider | None = None,
+    *,
+    chunksize: int = 100_000,
+    now: datetime | None = None,
+    **kwargs: Any,
+) -> Iterator[pd.DataFrame]:
+    """:func:`render_batch` in chunks of ``chunksize`` plan rows, so a delivery loop holds one
+    chunk of rendered messages at a time. ``{{now}}`` is pinned once for every chunk."""
+    if chunksize < 1:
+        raise ValueError(f"chunksize must be at least 1, got {chunksize}")
+    moment = now or datetime.now(UTC)
+    total = len(plan) if plan is not None else len(endpoints)
+    for start in range(0, total, chunksize):
+        if plan is None:
+            yield render_batch(
+                None,
+                template,
+                endpoints.iloc[start : start + chunksize],
+                provider,
+                now=moment,
+                **kwargs,
+            )
+        else:
+            yield render_batch(
+                plan.iloc[start : start + chunksize],
+                template,
+                endpoints,
+                provider,
+                now=moment,
+                **kwargs,
+            )
 
 
 def _render_rows(

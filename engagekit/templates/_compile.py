@@ -311,6 +311,7 @@ class CompiledPart:
     template: str | None = None
     part: str | None = None
     _fragments: dict[int, Callable[..., Any]] = field(default_factory=dict)
+    _tests: dict[int, list[P.Node]] = field(default_factory=dict)  # conditions of blocks
 
     def render(self, context: Any, *, endpoint_id: str | None = None) -> str:
         """Render against a context dict; errors name the template, part and endpoint."""

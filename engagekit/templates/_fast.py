@@ -239,7 +239,7 @@ class _PartEngine:
                 for char, entity in C._ESCAPES.items():
                     text = pc.replace_substring(text, char, entity)
             values[present] = text.to_numpy(zero_copy_only=False)
-            objects = np.where(present, "", None)  # only the missing ones go on below
+            objects = np.array(["" if p else None for p in present], dtype=object)
             plain = False
         for g, obj in enumerate(objects):
             if type(obj) is str and obj == "" and values[g] is not None:
@@ -266,11 +266,10 @@ class _PartEngine:
         test = P.Block(
             node.line, node.column, node.name, node.expr, [P.Text(0, 0, "1")], [P.Text(0, 0, "0")]
         )
-        key = ("cond", id(node))
-        test_nodes = self.compiled._fragments.get(key)  # type: ignore[call-overload]
+        test_nodes = self.compiled._tests.get(id(node))
         if test_nodes is None:
             test_nodes = [test]
-            self.compiled._fragments[key] = test_nodes  # type: ignore[index]
+            self.compiled._tests[id(node)] = test_nodes
         truth = self.grouped(test_nodes, sel)
         flags = np.asarray(truth == "1") if isinstance(truth, np.ndarray) else None
         if flags is None:

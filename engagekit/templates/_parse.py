@@ -505,18 +505,18 @@ def parse(source: str, *, template: str | None = None, part: str | None = None) 
                 target.append(block)
             stack.append((block, tag, block.body, tag.kind))
         elif tag.kind == "else":
-            block, open_tag, _, kind = stack[-1]
-            if block is None or kind == "inline":
+            cur, open_tag, _, kind = stack[-1]
+            if cur is None or kind == "inline":
                 raise error("{{else}} outside of a block", tag)
             if not tag.inner:
-                if block.inverse is not None:
-                    raise error(f"a second {{{{else}}}} in block {block.name!r}", tag)
-                block.inverse = []
-                stack[-1] = (block, open_tag, block.inverse, kind)
+                if cur.inverse is not None:
+                    raise error(f"a second {{{{else}}}} in block {cur.name!r}", tag)
+                cur.inverse = []
+                stack[-1] = (cur, open_tag, cur.inverse, kind)
             else:  # else-if chain: nest a block in the inverse, closed with the outer one
                 expr = expr_of(tag, tag.inner)
                 chained = Block(tag.line, tag.column, _block_name(expr), expr)
-                block.inverse = [chained]
+                cur.inverse = [chained]
                 chained_marker = _Tag(
                     "chain", "", tag.pos, tag.end, False, False, tag.line, tag.column
                 )
@@ -525,10 +525,10 @@ def parse(source: str, *, template: str | None = None, part: str | None = None) 
             name = tag.inner.strip()
             while stack[-1][3] == "chain":
                 stack.pop()
-            block, open_tag, _, kind = stack[-1]
-            if block is None or open_tag is None:
+            cur, open_tag, _, kind = stack[-1]
+            if cur is None or open_tag is None:
                 raise error(f"{{{{/{name}}}}} closes a block that was never opened", tag)
-            expected = "inline" if kind == "inline" else block.expr.head_text()
+            expected = "inline" if kind == "inline" else cur.expr.head_text()
             if name != expected:
                 raise error(
                     f"{{{{/{name}}}}} does not match {{{{#{expected}}}}} opened at line "
@@ -537,14 +537,15 @@ def parse(source: str, *, template: str | None = None, part: str | None = None) 
                 )
             stack.pop()
             if kind == "inline":
-                lit = block.expr.params[0]
+                lit = cur.expr.params[0]
                 assert isinstance(lit, Literal)
-                inline[str(lit.value)] = block.body
+                inline[str(lit.value)] = cur.body
     if len(stack) > 1:
-        block, open_tag, _, _ = stack[-1]
-        assert open_tag is not None and block is not None
+        unclosed, open_tag, _, _ = stack[-1]
+        assert open_tag is not None and unclosed is not None
         raise error(
-            f"block {block.name!r} is never closed (expected {{{{/{block.name}}}}})", open_tag
+            f"block {unclosed.name!r} is never closed (expected {{{{/{unclosed.name}}}}})",
+            open_tag,
         )
     return Parsed(root, inline)
 
@@ -851,9 +852,9 @@ def tree(nodes: list[Node], partial_alias: dict[tuple[str, str], str] | None = N
             out.append(("partial", name_tree, args))
         elif isinstance(node, Block):
             expr = node.expr
-            name = expr.name
-            if name is not None and _SIMPLE_NAME.match(name):
-                symbol, args = name, _args_tree(expr)
+            block_name = expr.name
+            if block_name is not None and _SIMPLE_NAME.match(block_name):
+                symbol, args = block_name, _args_tree(expr)
             else:
                 if not isinstance(expr.head, Path):
                     raise Unsupported("block head")
