@@ -155,6 +155,14 @@ def test_constant_values_have_exactly_zero_variance():
     assert MeanStats.from_values([0.1] * 1000).variance == 0.0
 
 
+def test_a_comparison_prints_its_numbers_with_the_method_and_reason():
+    text = str(compare_means(GB_B, GB_A, metric="revenue", arm_name="B", control_name="A"))
+    assert text.startswith("revenue: B vs A: 0.7 vs 0.41, diff 0.29 [0.04538, 0.5346], lift +70.7%")
+    assert "(95%), p=0.02016; Welch t-test" in text
+    blank = str(compare_means(MeanStats.from_values([1.0]), MeanStats.from_values([1.0, 2.0])))
+    assert "[n/a, n/a]" in blank and "; note: fewer than 2 users" in blank
+
+
 # --- means: Welch -----------------------------------------------------------------------------
 
 
@@ -394,6 +402,12 @@ def test_srm_counts_the_arm_column_of_a_frame_and_planned_empty_arms():
     ref = sps.chisquare([60, 0, 40], [50, 25, 25])
     assert r.p_value == pytest.approx(ref.pvalue, rel=1e-12)
     assert r.flagged
+
+
+def test_srm_without_two_populated_arms_says_it_could_not_check():
+    r = srm({"A": 10})
+    assert math.isnan(r.p_value) and not r.flagged
+    assert str(r).startswith("sample ratio not checked: need users in at least two")
 
 
 def test_srm_rejects_an_observed_arm_without_planned_share():

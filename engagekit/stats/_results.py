@@ -49,6 +49,27 @@ class Comparison:
     alternative: str = "two-sided"
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
+    def __str__(self) -> str:
+        def num(v: float) -> str:
+            return (
+                f"{v:.4g}"
+                if math.isfinite(v)
+                else ("inf" if v == math.inf else "-inf" if v == -math.inf else "n/a")
+            )
+
+        def pct(v: float) -> str:
+            return f"{v:+.1%}" if math.isfinite(v) else num(v)
+
+        level = f"{1 - self.alpha:.0%}"
+        name = f"{self.metric}: " if self.metric else ""
+        text = (
+            f"{name}{self.arm} vs {self.control}: {num(self.mean)} vs {num(self.mean_control)}, "
+            f"diff {num(self.diff)} [{num(self.ci_low)}, {num(self.ci_high)}], "
+            f"lift {pct(self.rel_lift)} [{pct(self.rel_ci_low)}, {pct(self.rel_ci_high)}] "
+            f"({level}), p={num(self.p_value)}; {self.method}"
+        )
+        return f"{text}; note: {self.reason}" if self.reason else text
+
     @property
     def significant(self) -> bool:
         """``p_value < alpha`` (False when the p-value is NaN)."""
@@ -87,6 +108,8 @@ class SrmResult:
     reason: str | None = None
 
     def __str__(self) -> str:
+        if self.reason and not self.flagged:
+            return f"sample ratio not checked: {self.reason} ({self.method})"
         verdict = (
             "SAMPLE RATIO MISMATCH: the allocation is broken, do not trust the lifts"
             if self.flagged
