@@ -44,6 +44,8 @@ class Recommender:
 
     _constraints: ClassVar[dict[str, Constraint]] = {}
     _state_names: ClassVar[tuple[str, ...]] = ()
+    #: True when ``_scores`` is the same row for every user (walk one ranking, skip exclusions)
+    _same_for_everyone: ClassVar[bool] = False
 
     # -- parameters ------------------------------------------------------------------------------
     @classmethod
@@ -239,6 +241,9 @@ class Recommender:
                 scores[bans.row, bans.col] = -np.inf
                 keep(special, *_top_k(scores, k))
         known = np.flatnonzero(rows >= 0)
+        if self._same_for_everyone and len(known):
+            keep(*self._global_top_k(known, rows[known], k, exclude_seen, banned, per_id))
+            known = known[:0]
         for start in range(0, len(known), chunk):
             qpos = known[start : start + chunk]
             r = rows[qpos]
@@ -266,6 +271,61 @@ class Recommender:
             }
         )
         return result
+
+    def _global_top_k(
+        self,
+        qpos: np.ndarray,
+        rows: np.ndarray,
+        k: int,
+        exclude_seen: bool,
+        banned: np.ndarray,
+        per_id: sp.csr_matrix | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Top-k of one shared ranking for many users: each user's k first allowed places.
+
+        Only the first ``k + (the user's exclusions)`` places of the ranking can hold them, so
+        no user × catalog matrix is built.
+        """
+        scores = self._scores(rows[:1])[0].astype(np.float32)
+        allowed = np.flatnonzero(~banned)
+        ranking = allowed[np.lexsort((allowed, -scores[allowed]))]
+        rank_of = np.full(self.n_items_, -1, dtype=np.int64)
+        rank_of[ranking] = np.arange(len(ranking))
+        parts = []
+        if exclude_seen:
+            parts.append(self.user_items_[rows])
+        if per_id is not None:
+            parts.append(per_id[qpos])
+        excluded = sp.csr_matrix((len(rows), self.n_items_), dtype=np.float32)
+        for part in parts:
+            excluded = excluded + abs(part.astype(np.float32))
+        depth = np.minimum(k + np.diff(excluded.indptr), len(ranking))
+        out_q, out_i = [], []
+        order = np.argsort(depth, kind="stable")  # similar depths share a block
+        start = 0
+        while start < len(order):
+            widths = depth[order[start:]]  # ascending: the block's last row is its widest
+            cells = np.arange(1, len(widths) + 1) * np.maximum(widths, 1)
+            step = max(1, int(np.searchsorted(cells, _TARGET_CELLS, side="right")))
+            idx = order[start : start + step]
+            width = int(depth[idx].max())
+            sub = excluded[idx]
+            ranks = rank_of[sub.indices]
+            row_of = np.repeat(np.arange(len(idx)), np.diff(sub.indptr))
+            inside = (ranks >= 0) & (ranks < width)
+            taken = np.zeros((len(idx), width), dtype=bool)
+            taken[row_of[inside], ranks[inside]] = True
+            free_r, free_c = np.nonzero(~taken)
+            first = np.searchsorted(free_r, np.arange(len(idx)))
+            nth = np.arange(len(free_r)) - first[free_r]
+            pick = nth < k
+            out_q.append(qpos[idx][free_r[pick]])
+            out_i.append(ranking[free_c[pick]])
+            start += len(idx)
+        q = np.concatenate(out_q)
+        items = np.concatenate(out_i)
+        vals = scores[items]
+        return q, items.reshape(-1, 1), vals.reshape(-1, 1)
 
     def _item_mask(self, items: Collection[Any]) -> np.ndarray:
         mask = np.zeros(self.n_items_, dtype=bool)

@@ -20,8 +20,11 @@ class RecommenderError(EngagekitError):
     """A recommender cannot do what was asked; the message says what to do instead."""
 
 
-class NotFittedError(RecommenderError):
-    """The estimator has no learned state yet: call ``fit`` (or ``load_model``) first."""
+class NotFittedError(RecommenderError, AttributeError):
+    """The estimator has no learned state yet: call ``fit`` (or ``load_model``) first.
+
+    Also an ``AttributeError``, so ``hasattr(model, "n_users_")`` is False before ``fit``.
+    """
 
     def __init__(self, estimator: str, method: str = "recommend") -> None:
         super().__init__(

@@ -23,6 +23,7 @@ class PopularityRecommender(Recommender):
 
     _constraints: ClassVar[dict[str, Constraint]] = {"by": ((str,), None, None)}
     _state_names: ClassVar[tuple[str, ...]] = ("scores_",)
+    _same_for_everyone: ClassVar[bool] = True
 
     def __init__(self, by: Literal["users", "weight"] = "users") -> None:
         self.by = by

@@ -409,3 +409,17 @@ def test_docstring_examples_run(module: str) -> None:
     mod = importlib.import_module(f"recommenders.{module}")
     result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
+
+
+def test_popularity_fast_path_matches_the_dense_ranking() -> None:
+    data = _clusters(80, seed=3)
+    ids = [f"u{u}" for u in range(0, 80, 3)] + ["cold"]
+    bans = {"u3": ["pop", "a1"], "cold": ["pop"], "u9": ["b0"]}
+    fast = PopularityRecommender().fit(data)
+    dense = PopularityRecommender().fit(data)
+    dense._same_for_everyone = False  # the generic user × item path
+    for kwargs in [{}, {"filter_items": ["pop", "a2"]}, {"filter_items": bans}]:
+        for exclude_seen in (True, False):
+            got = fast.recommend(ids, k=4, exclude_seen=exclude_seen, **kwargs)
+            want = dense.recommend(ids, k=4, exclude_seen=exclude_seen, **kwargs)
+            pd.testing.assert_frame_equal(got, want)
