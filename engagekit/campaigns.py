@@ -37,7 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -246,8 +246,8 @@ class Campaign(_Model):
     channel: Channel = Field("EMAIL", alias="Channel")
     treatments: tuple[Treatment, ...] = Field(alias="Treatments", min_length=1)
     holdout_percent: int = Field(0, alias="HoldoutPercent", ge=0, le=100)
-    schedule: Schedule = Field(default_factory=Schedule, alias="Schedule")
-    limits: Limits = Field(default_factory=Limits, alias="Limits")
+    schedule: Schedule = Field(Schedule.model_validate({}), alias="Schedule")
+    limits: Limits = Field(Limits.model_validate({}), alias="Limits")
     priority: int | None = Field(None, alias="Priority", ge=1, le=5)
     state: States = Field("draft", alias="State")
     salt: str | None = Field(None, alias="Salt", description="allocation salt (default: Name)")
@@ -526,7 +526,7 @@ def definition_error(exc: ValidationError, kind: str = KIND) -> DefinitionError:
 
 
 # ---- planning ----------------------------------------------------------------------------------
-AudienceLike = pd.Series | np.ndarray | Literal["all"] | None
+AudienceLike: TypeAlias = pd.Series | np.ndarray | Literal["all"] | None
 
 
 @dataclass(frozen=True)
@@ -572,7 +572,7 @@ def plan_campaign(
 
     Pure: the same inputs give the same plan; no input is modified.
     """
-    settings = settings or ProjectSettings(name="default")
+    settings = settings or ProjectSettings.model_validate({"name": "default"})
     now_ts = to_utc(now, "UTC")
     schedule = campaign.schedule
     n_all = len(endpoints)
@@ -699,8 +699,8 @@ def plan_campaign(
     first_occ = occ_for[0]
     rid = run_id or default_run_id(campaign, first_occ)
     tmpl_names, tmpl_versions = [], []
-    for t in campaign.treatments:
-        ref = t.template_for(campaign.channel)
+    for treatment in campaign.treatments:
+        ref = treatment.template_for(campaign.channel)
         tmpl_names.append(ref.name if ref else "")
         tmpl_versions.append(ref.version or 0 if ref else 0)
     tnames = [HOLDOUT if h else str(i) for i, h in enumerate([False] * len(campaign.treatments))]
@@ -826,9 +826,10 @@ def _audience_mask(
         return np.ones(n, dtype=bool)
     if audience is not None:
         if isinstance(audience, pd.Series):
+            aligned = audience
             if len(audience) != n or not audience.index.equals(endpoints.index):
-                audience = audience.reindex(endpoints.index, fill_value=False)
-            return audience.to_numpy(dtype=bool, na_value=False).copy()
+                aligned = audience.reindex(endpoints.index, fill_value=False)
+            return aligned.to_numpy(dtype=bool, na_value=False).copy()
         arr = np.asarray(audience, dtype=bool)
         if arr.shape != (n,):
             raise DefinitionError(f"audience has {arr.shape[0]} values for {n} endpoints")
@@ -1181,7 +1182,7 @@ def pin_versions(project: Project, campaign: Campaign) -> Campaign:
                 str(exc), path=f"Treatments.{i}.TemplateConfiguration.{alias}.Name", kind=KIND
             ) from None
         tc = t.template_configuration
-        assert tc is not None
+        assert tc is not None and slot is not None
         new_ref = ref.model_copy(update={"version": trec.version})
         treatments.append(
             t.model_copy(update={"template_configuration": tc.model_copy(update={slot: new_ref})})
@@ -1379,18 +1380,9 @@ def read_suppressed(project: Project) -> pd.Series:
 
 def read_project_endpoints(project: Project) -> pd.DataFrame:
     """The project's endpoint snapshot (``engagekit.endpoints.read_endpoints`` when present)."""
-    try:
-        from engagekit.endpoints import read_endpoints  # type: ignore[attr-defined]
-    except ImportError:
-        read_endpoints = None
-    if read_endpoints is not None:
-        return read_endpoints(project)
-    path = project.store.endpoints_path
-    if not path.exists():
-        raise NotFoundError("endpoints snapshot", str(path))
-    from engagekit.endpoints import normalize_endpoints
+    from engagekit.endpoints import read_endpoints
 
-    return normalize_endpoints(pd.read_parquet(path))
+    return read_endpoints(project)
 
 
 def record_run(
@@ -1599,14 +1591,20 @@ def inline_template(channel: str, config: MessageConfiguration | None) -> Any:
 
     if channel == "EMAIL" and config.email_message is not None:
         m = config.email_message
-        return tm.EmailTemplate(Subject=m.title, HtmlPart=m.html_body, TextPart=m.body)
+        return tm.EmailTemplate.model_validate(
+            {"Subject": m.title, "HtmlPart": m.html_body, "TextPart": m.body}
+        )
     if channel in ("SMS", "VOICE") and config.sms_message is not None:
         sms = config.sms_message
-        return tm.SMSTemplate(Body=sms.body or "", MessageType=sms.message_type or "PROMOTIONAL")
+        return tm.SMSTemplate.model_validate(
+            {"Body": sms.body or "", "MessageType": sms.message_type or "PROMOTIONAL"}
+        )
     push = config.default_message or config.apns_message or config.gcm_message
     if channel == "PUSH" and push is not None:
-        return tm.PushTemplate(Title=push.title, Body=push.body, Action=push.action or "OPEN_APP",
-                               Url=push.url)  # fmt: skip
+        return tm.PushTemplate.model_validate(
+            {"Title": push.title, "Body": push.body, "Action": push.action or "OPEN_APP",
+             "Url": push.url}
+        )  # fmt: skip
     return None
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engagekit.errors import DefinitionError
+from engagekit.stats import SrmResult, srm
 
 BUCKETS: Final = 10_000
 _M1: Final = np.uint64(0xBF58476D1CE4E5B9)
@@ -241,32 +242,16 @@ def allocate(bucket: np.ndarray, arms: Sequence[Arm]) -> pd.Categorical:
     return Allocation(tuple(arms)).assign(np.asarray(bucket))
 
 
-@dataclass(frozen=True)
-class SRMResult:
-    """Sample-ratio-mismatch check (same fields as ``engagekit.stats.SrmResult``)."""
-
-    observed: dict[str, int]
-    expected: dict[str, float]
-    chi2: float
-    df: int
-    p_value: float
-    threshold: float
-    flagged: bool
-    method: str = "Pearson chi-square goodness of fit"
-    reason: str | None = None
-
-
 def srm_check(
     observed: Mapping[str, int] | pd.Series,
     design: Mapping[str, float],
     *,
     threshold: float = 0.001,
-) -> Any:
-    """Chi-square goodness of fit of observed counts per arm against design shares.
+) -> SrmResult:
+    """Sample-ratio-mismatch check of counts per arm against design shares (percent or
+    fractions), via :func:`engagekit.stats.srm` (Pearson chi-square; flagged when p < 0.001).
 
-    ``design`` maps arm -> share (percent or fraction; normalized). Uses
-    ``engagekit.stats.srm`` when available (same result fields), else scipy directly. Count
-    *units* (users), not endpoints: endpoints of one user share an arm, so they are not
+    Count *units* (users), not endpoints: endpoints of one user share an arm, so they are not
     independent draws.
 
     >>> srm_check({"a": 5000, "b": 5000}, {"a": 50, "b": 50}).flagged
@@ -274,41 +259,13 @@ def srm_check(
     """
     counts = {str(k): int(v) for k, v in dict(observed).items()}
     weights = {str(k): float(v) for k, v in design.items()}
-    try:
-        from engagekit.stats import srm
-    except ImportError:
-        srm = None
-    if srm is not None:
-        return srm(counts, weights, threshold=threshold)
-    from scipy.stats import chisquare
-
-    names = list(weights)
-    obs = np.array([counts.get(k, 0) for k in names], dtype=float)
-    w = np.array([weights[k] for k in names])
-    exp = w / w.sum() * obs.sum()
-    live = exp > 0
-    if obs.sum() == 0 or live.sum() < 2:
-        stat, p, flagged = float("nan"), float("nan"), False
-    else:
-        res = chisquare(obs[live], exp[live])
-        stat, p = float(res.statistic), float(res.pvalue)
-        flagged = bool(p < threshold or (obs[~live] > 0).any())
-    return SRMResult(
-        observed={k: int(v) for k, v in zip(names, obs, strict=True)},
-        expected={k: float(v) for k, v in zip(names, exp, strict=True)},
-        chi2=stat,
-        df=max(int(live.sum()) - 1, 0),
-        p_value=p,
-        threshold=threshold,
-        flagged=flagged,
-    )
+    return srm(counts, weights, threshold=threshold)
 
 
 __all__ = [
     "BUCKETS",
     "Allocation",
     "Arm",
-    "SRMResult",
     "allocate",
     "buckets",
     "endpoint_buckets",

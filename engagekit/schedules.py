@@ -353,7 +353,7 @@ def occurrences(
     if schedule.frequency == "ONCE":
         s = schedule.start
         return [s] if s is not None and lo <= s < hi else []
-    out = []
+    out: list[pd.Timestamp] = []
     for ts in _walls(schedule):
         if ts >= hi or (end is not None and ts > end) or len(out) >= _MAX_OCCURRENCES:
             break
