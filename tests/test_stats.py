@@ -885,6 +885,8 @@ def test_plot_lifts_draws_one_panel_per_metric():
     )
     axes = plot_lifts(table)
     assert [ax.get_title() for ax in axes] == ["converted", "sessions"]
+    assert "Newcombe" in axes[0].get_xlabel() and "95% interval" in axes[0].get_xlabel()
+    assert "Welch t-test" in axes[1].get_xlabel()
     import matplotlib.pyplot as plt
 
     plt.close("all")

@@ -11,8 +11,9 @@ import pandas as pd
 def plot_lifts(table: pd.DataFrame, *, relative: bool = True, axes: Any = None) -> Any:
     """Plot each row of an :func:`~engagekit.stats.analyze` table as a point and interval.
 
-    One panel per metric, one line per comparison (``arm vs control``), a dashed line at zero.
-    Rows whose interval is NaN are drawn as a point only, labelled with "(no interval)".
+    One panel per metric, one line per comparison (``arm vs control``), a dashed line at zero;
+    each panel's axis label names the interval level and the method. Rows whose interval is
+    NaN are drawn as a point only, labelled with "(no interval)".
     Returns the matplotlib axes.
     """
     import matplotlib.pyplot as plt
@@ -52,7 +53,13 @@ def plot_lifts(table: pd.DataFrame, *, relative: bool = True, axes: Any = None) 
         ]
         ax.set_yticks(y, labels)
         ax.set_title(metric)
-        ax.set_xlabel("relative lift" if relative else "difference")
+        level = f"{1 - float(rows['alpha'].iloc[0]):.0%}" if len(rows) else ""
+        methods = sorted({m.split(";")[0] for m in rows["method"]})
+        ax.set_xlabel(
+            f"{'relative lift' if relative else 'difference'} ({level} interval)\n"
+            + "\n".join(methods),
+            fontsize="small",
+        )
         if relative:
             ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:+.0%}"))
     return axes
