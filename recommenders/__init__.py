@@ -41,6 +41,7 @@ from recommenders.interactions import (
     InteractionMatrix,
     decay_weights,
     interactions_from_events,
+    interactions_from_lake,
     load_movielens,
     sample_interactions,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "compare",
     "decay_weights",
     "interactions_from_events",
+    "interactions_from_lake",
     "list_models",
     "load_model",
     "load_movielens",

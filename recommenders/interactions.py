@@ -251,6 +251,31 @@ def interactions_from_events(
     return out[keep].reset_index(drop=True)
 
 
+def interactions_from_lake(
+    project: Any,
+    event_weights: Mapping[str, float] | None = None,
+    *,
+    start: Any = None,
+    end: Any = None,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """:func:`interactions_from_events` over a project's event lake in ``[start, end)``.
+
+    Only the weighted event types and the columns needed are read.
+
+        >>> weights = {"_monetization.purchase": 5, "add_to_cart": 2, "view_item": 1}
+        >>> interactions = interactions_from_lake(project, weights, start="2026-10-01")
+        ...     # doctest: +SKIP
+    """
+    from engagekit.events import read_events
+
+    weights = dict(DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights)
+    columns = ["event_type", "event_timestamp", "user_id", "endpoint_id", "product_id",
+               "quantity", "item_price", "attributes", "metrics"]  # fmt: skip
+    events = read_events(project, start=start, end=end, event_types=list(weights), columns=columns)
+    return interactions_from_events(events, weights, **kwargs)
+
+
 def _event_ids(events: pd.DataFrame, id_type: str) -> pd.Series:
     endpoint = events.get("endpoint_id")
     if id_type == "PINPOINT_ENDPOINT_ID":

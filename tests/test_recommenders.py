@@ -423,3 +423,19 @@ def test_popularity_fast_path_matches_the_dense_ranking() -> None:
             got = fast.recommend(ids, k=4, exclude_seen=exclude_seen, **kwargs)
             want = dense.recommend(ids, k=4, exclude_seen=exclude_seen, **kwargs)
             pd.testing.assert_frame_equal(got, want)
+
+
+def test_interactions_from_a_projects_event_lake_train_a_model(project) -> None:
+    from engagekit.events import append_events, generate_events
+    from engagekit.sample import generate_endpoints
+
+    endpoints = generate_endpoints(300, seed=5)
+    append_events(project, generate_events(endpoints, 6_000, seed=5, days=5))
+    weights = {"_monetization.purchase": 5, "add_to_cart": 2, "view_item": 1}
+    interactions = recommenders.interactions_from_lake(project, weights)
+    assert set(interactions.columns) == {"user_id", "item_id", "weight", "timestamp"}
+    assert set(interactions["weight"]) <= {1.0, 2.0, 5.0} and len(interactions) > 100
+    assert interactions["item_id"].str.startswith("p").all()
+    model = ALSRecommender(factors=8, iterations=5, random_state=0).fit(interactions)
+    some_user = interactions["user_id"].iloc[0]
+    assert len(model.recommend([some_user], k=3)) == 3
