@@ -343,7 +343,7 @@ def funnel(
                 f"AND x.t >= p.t AND x.t <= {d.add_seconds('p.t0', window_seconds)} "
                 f"GROUP BY p.uid)"
             )
-    epoch = (lambda c: f"unix_timestamp({c})") if d.name == "spark" else (lambda c: f"epoch({c})")
+    epoch = (lambda c: f"unix_seconds({c})") if d.name == "spark" else (lambda c: f"epoch({c})")
     selects = []
     for i in range(1, len(steps) + 1):
         avg = "CAST(NULL AS DOUBLE)" if i == 1 else f"avg({epoch('t')} - {epoch('t_prev')})"
