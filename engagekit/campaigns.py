@@ -1493,6 +1493,8 @@ def plan_run(
 
     segment = segments.load_segment(project, campaign.segment, campaign.segment_version)
     frame = endpoints if endpoints is not None else read_project_endpoints(project)
+    if campaign.schedule.event_triggered and events is None:
+        events = new_events(project, campaign, now_ts)
     plan = plan_campaign(
         campaign,
         frame,
@@ -1514,6 +1516,25 @@ def plan_run(
     save_plan(project, plan)
     record_run(project, plan)
     return plan
+
+
+def new_events(project: Project, campaign: Campaign, now: pd.Timestamp) -> pd.DataFrame:
+    """Events of the lake that may trigger an event campaign: since its last recorded run (or
+    its StartTime, or a day back) up to ``now``, of the filtered event types."""
+    since = None
+    runs = run_history(project, campaign.name)
+    if len(runs):
+        stamps = [pd.Timestamp(d["now"]) for d in runs["details"] if d.get("now")]
+        since = max(stamps) if stamps else None
+    if since is None:
+        since = campaign.schedule.start or now - pd.Timedelta(days=1)
+    flt = campaign.schedule.event_filter
+    wanted = None if flt is None else flt.dimensions.event_type
+    types = list(wanted.values) if wanted and wanted.dimension_type == "INCLUSIVE" else None
+    from engagekit.events import read_events
+
+    return read_events(project, start=since, end=now + pd.Timedelta(microseconds=1),
+                       event_types=types)  # fmt: skip
 
 
 def dry_run_report(
@@ -1748,6 +1769,7 @@ __all__ = [
     "load_campaign",
     "load_plan",
     "load_plans",
+    "new_events",
     "pause",
     "pin_versions",
     "plan_campaign",

@@ -602,3 +602,42 @@ def test_ledger_history_feeds_the_limits(project):
     history = cp.read_history(project)
     plan = plan_campaign(_campaign(Limits={"Daily": 1}), eps, NOW, history, audience="all")
     assert _reason_of(plan, "a") == "DAILY_LIMIT"
+
+
+def test_event_campaign_run_reads_new_events_from_the_lake(project):
+    from engagekit.endpoints import write_endpoints
+    from engagekit.events import append_events
+
+    _store_refs(project, templates=("t0",))
+    eps = generate_endpoints(200, seed=4)
+    write_endpoints(project, eps)
+    email = eps.loc[eps["ChannelType"] == "EMAIL", "Id"].tolist()
+    sched = {
+        "Frequency": "EVENT",
+        "StartTime": "2026-11-01T00:00:00Z",
+        "EventFilter": {"Dimensions": {"EventType": {"Values": ["cart.abandoned"]}}},
+    }
+    cp.save_campaign(project, _campaign(Schedule=sched, State="scheduled"))  # fmt: skip
+    append_events(
+        project,
+        [
+            {"event_type": "cart.abandoned", "event_timestamp": "2026-11-02T07:00:00Z",
+             "endpoint_id": email[0]},
+            {"event_type": "_session.start", "event_timestamp": "2026-11-02T07:05:00Z",
+             "endpoint_id": email[1]},
+        ],
+    )  # fmt: skip
+    plan = cp.plan_run(project, "autumn", NOW)
+    assert plan["endpoint_id"].tolist() == [email[0]]
+    append_events(
+        project,
+        [
+            {
+                "event_type": "cart.abandoned",
+                "event_timestamp": "2026-11-02T08:30:00Z",
+                "endpoint_id": email[2],
+            }
+        ],
+    )
+    later = cp.plan_run(project, "autumn", "2026-11-02T09:00:00Z")  # only events since the last run
+    assert later["endpoint_id"].tolist() == [email[2]]
