@@ -13,6 +13,7 @@ split, k=10) when ../shared is there.
 from __future__ import annotations
 
 import argparse
+import gc
 import multiprocessing as mp
 import resource
 import sys
@@ -37,18 +38,39 @@ def _make(name: str):
     }[name]()
 
 
+def _reset_peak_rss() -> bool:
+    """Start a new peak-RSS window (Linux: writing 5 to clear_refs resets VmHWM)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def _run_model(name: str, sizes: tuple[int, int, int], out: mp.Queue) -> None:
     from recommenders import sample_interactions
 
     data = sample_interactions(*sizes, seed=0)
+    gc.collect()
     rss_data = psutil.Process().memory_info().rss
+    _reset_peak_rss()  # the peak below is fit + recommend, not the data generator's
     model = _make(name)
     t0 = time.perf_counter()
     model.fit(data)
     t1 = time.perf_counter()
     recs = model.recommend(None, k=5)
     t2 = time.perf_counter()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _peak_rss()
     out.put(
         {
             "model": name,
