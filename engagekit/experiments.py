@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import pandas as pd
@@ -40,7 +40,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engagekit.errors import DefinitionError
-from engagekit.stats import SrmResult, srm
+
+if TYPE_CHECKING:
+    from engagekit.stats import SrmResult
 
 BUCKETS: Final = 10_000
 _M1: Final = np.uint64(0xBF58476D1CE4E5B9)
@@ -259,6 +261,8 @@ def srm_check(
     """
     counts = {str(k): int(v) for k, v in dict(observed).items()}
     weights = {str(k): float(v) for k, v in design.items()}
+    from engagekit.stats import srm  # scipy is heavy: import it when a check runs
+
     return srm(counts, weights, threshold=threshold)
 
 
