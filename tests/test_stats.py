@@ -879,14 +879,29 @@ def test_arm_stats_builds_sufficient_statistics_per_arm():
     assert ses.sum_xy == pytest.approx(float((sub.sessions * sub.sessions_pre).sum()), rel=1e-12)
 
 
+def test_plot_lifts_labels_rows_with_their_segment():
+    import matplotlib.pyplot as plt
+
+    df = _experiment(12)
+    df["platform"] = np.where(np.arange(len(df)) % 2 == 0, "ios", "web")
+    table = analyze(df, arm="treatment_id", metrics={"converted": "proportion"}, by="platform")
+    axes = plot_lifts(table)
+    labels = [t.get_text() for t in axes[0].get_yticklabels()]
+    assert set(labels) == {f"{p} · {a} vs holdout" for p in ("ios", "web") for a in ("0", "1")}
+    plt.close("all")
+
+
 def test_plot_lifts_draws_one_panel_per_metric():
     table = analyze(
         _experiment(), arm="treatment_id", metrics={"converted": "proportion", "sessions": "mean"}
     )
     axes = plot_lifts(table)
     assert [ax.get_title() for ax in axes] == ["converted", "sessions"]
-    assert "Newcombe" in axes[0].get_xlabel() and "95% interval" in axes[0].get_xlabel()
-    assert "Welch t-test" in axes[1].get_xlabel()
+    assert "delta method, z interval" in axes[0].get_xlabel()
+    assert "95% interval" in axes[0].get_xlabel()
+    assert "delta method, t interval" in axes[1].get_xlabel()
+    axes = plot_lifts(table, relative=False)
+    assert "Newcombe" in axes[0].get_xlabel() and "Welch t-test" in axes[1].get_xlabel()
     import matplotlib.pyplot as plt
 
     plt.close("all")
