@@ -154,3 +154,65 @@ def test_lake_connection_has_events_endpoints_and_plans_views(project):
         "spring",
         3.5,
     )
+
+
+# -- generator and compaction ------------------------------------------------------------------
+def test_generated_events_are_exact_in_count_deterministic_and_valid(project):
+    from engagekit.events import generate_events
+    from engagekit.sample import generate_endpoints
+
+    endpoints = generate_endpoints(300, seed=4)
+    a = generate_events(endpoints, 5_000, seed=4, days=5)
+    b = generate_events(endpoints, 5_000, seed=4, days=5)
+    assert len(a) == 5_000
+    pd.testing.assert_frame_equal(a, b)
+    report = append_events(project, a)
+    assert (report.accepted, report.rejected) == (5_000, 0)
+    counts = a["event_type"].value_counts()
+    assert counts["_session.start"] == counts["_session.stop"]
+    assert counts["view_item"] > counts["add_to_cart"] > counts["checkout_start"]
+    assert counts["checkout_start"] >= counts["_monetization.purchase"] > 0
+    buys = a[a["event_type"] == "_monetization.purchase"]
+    assert buys["quantity"].between(1, 3).all() and (buys["item_price"] > 0).all()
+    # every session starts before its other events
+    first = a.sort_values("event_timestamp").groupby("session_id")["event_type"].first()
+    assert (first == "_session.start").all()
+
+
+def test_generated_plan_keeps_users_in_one_arm():
+    from engagekit.events import generate_plan
+    from engagekit.sample import generate_endpoints
+
+    plan = generate_plan(generate_endpoints(2_000, seed=1), treatments=("0", "1"), holdout=0.2)
+    assert set(plan["treatment_id"]) == {"0", "1", "holdout"}
+    assert (plan.groupby("user_id")["treatment_id"].nunique() == 1).all()
+    assert plan.loc[plan["holdout"], "status"].eq("excluded").all()
+    assert plan["holdout"].mean() == pytest.approx(0.2, abs=0.05)
+
+
+def test_compact_merges_a_partitions_files_and_keeps_rows(project):
+    from engagekit.events import compact, lake_files
+
+    for i in range(3):
+        append_events(
+            project,
+            [
+                {
+                    "event_type": "x",
+                    "event_timestamp": f"2026-11-01T10:0{i}:00Z",
+                    "endpoint_id": f"ep-{i}",
+                }
+            ],
+        )
+    assert len(lake_files(project.store.events_dir)) == 3
+    report = compact(project)
+    assert (report.files_before, report.files_after, report.rows) == (3, 1, 3)
+    assert len(lake_files(project.store.events_dir)) == 1
+    assert len(read_events(project)) == 3
+    assert (
+        append_events(
+            project,
+            [{"event_type": "x", "event_timestamp": "2026-11-01T10:00:00Z", "endpoint_id": "ep-0"}],
+        ).duplicates
+        == 1
+    )

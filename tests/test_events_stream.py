@@ -113,3 +113,17 @@ def test_dedupe_events_keeps_first_copy():
 
     df = pd.DataFrame({"event_id": ["a", "b", "a"], "n": [1, 2, 3]})
     assert dedupe_events(df)["n"].tolist() == [1, 2]
+
+
+def test_compacted_files_are_not_sent_again(project, aws_reset):
+    from engagekit.events import compact
+
+    kinesis = boto3.client("kinesis")
+    kinesis.create_stream(StreamName="compact", ShardCount=1)
+    wait_active(kinesis, "compact")
+    append_events(project, events(5))
+    append_events(project, events(10)[5:])
+    assert export_stream(project, "kinesis:compact").files == 2
+    assert compact(project).files_after == 1
+    again = export_stream(project, "kinesis:compact")
+    assert (again.records, again.skipped_files) == (0, 1)

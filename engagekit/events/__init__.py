@@ -21,8 +21,10 @@ from engagekit.events._generate import (
 from engagekit.events._ingest import ingest
 from engagekit.events._lake import (
     REJECT_REASONS,
+    CompactReport,
     IngestReport,
     append_events,
+    compact,
     lake_files,
     list_partitions,
     partition_of,
@@ -58,6 +60,7 @@ __all__ = [
     "LAKE_SCHEMA",
     "REJECT_REASONS",
     "STANDARD_EVENT_TYPES",
+    "CompactReport",
     "ErasureReport",
     "Event",
     "IngestReport",
@@ -65,6 +68,7 @@ __all__ = [
     "StreamExportError",
     "StreamReport",
     "append_events",
+    "compact",
     "connect",
     "dedupe_events",
     "delete_user_events",

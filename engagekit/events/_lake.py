@@ -671,3 +671,62 @@ def _record_ingest(project: Project, report: IngestReport, now: datetime) -> Non
                 now.isoformat(),
             ),
         )
+
+
+@dataclass
+class CompactReport:
+    partitions: int = 0
+    files_before: int = 0
+    files_after: int = 0
+    rows: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"compacted {self.partitions} partitions: {self.files_before} files -> "
+            f"{self.files_after} ({self.rows} events)"
+        )
+
+
+def compact(
+    project: Project, *, partitions: Sequence[str] | None = None, min_files: int = 2
+) -> CompactReport:
+    """Merge the files of each hour partition into one (sorted by event time).
+
+    Many small appends (delivery writes one file per batch and hour) leave many small files;
+    queries open every file, so compacting old partitions keeps them fast. Stream exports that
+    had sent every merged file count the new file as sent too, so nothing is sent twice.
+    """
+    store = project.store
+    report = CompactReport()
+    with store.lock("events"):
+        for part in partitions if partitions is not None else list_partitions(store.events_dir):
+            files = partition_files(store.events_dir, part)
+            if len(files) < min_files:
+                continue
+            table = pq.read_table(files).sort_by("event_timestamp")
+            out = store.events_dir / part / _new_file_name(datetime.now(UTC))
+            write_parquet_atomic(table, out)
+            rel_old = [str(f.relative_to(store.events_dir)) for f in files]
+            rel_new = str(out.relative_to(store.events_dir))
+            marks = ", ".join("?" * len(rel_old))
+            with store.transaction() as tx:
+                rows = tx.execute(
+                    f"SELECT destination, count(*) FROM event_stream_files WHERE file IN ({marks}) "
+                    "GROUP BY destination",
+                    rel_old,
+                ).fetchall()
+                for destination, n in rows:
+                    if n == len(rel_old):
+                        tx.execute(
+                            "INSERT OR REPLACE INTO event_stream_files (destination, file, rows, "
+                            "sent_at) VALUES (?, ?, ?, ?)",
+                            (destination, rel_new, table.num_rows, datetime.now(UTC).isoformat()),
+                        )
+                tx.execute(f"DELETE FROM event_stream_files WHERE file IN ({marks})", rel_old)
+            for f in files:
+                f.unlink()
+            report.partitions += 1
+            report.files_before += len(files)
+            report.files_after += 1
+            report.rows += table.num_rows
+    return report
