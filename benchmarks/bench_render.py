@@ -16,6 +16,7 @@ import hashlib
 import os
 import resource
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -104,11 +105,12 @@ def render_chunks(frame: pd.DataFrame, chunk: int) -> tuple[int, int, str]:
     return count, size, digest.hexdigest()[:12]
 
 
-def _worker(args: tuple[int, int, int, int]) -> tuple[int, int, float]:
-    n, seed, part, chunk = args
-    frame = build_frame(n, seed)
+def _worker(args: tuple[str, int, int]) -> tuple[int, int, float]:
+    path, part, chunk = args
+    frame = pd.read_pickle(path)
     half = len(frame) // 2
     mine = frame.iloc[:half] if part == 0 else frame.iloc[half:]
+    del frame
     t0 = time.perf_counter()
     count, size, _ = render_chunks(mine, chunk)
     return count, size, time.perf_counter() - t0
@@ -177,11 +179,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{rate1 / base_rate:.1f}x plain pybars3 per row, "
         f"{rate1 * render_s / base_n:.1f}x its rendering alone"
     )
-    del frame
-
-    with ProcessPoolExecutor(2) as pool:
-        t0 = time.perf_counter()
-        results = list(pool.map(_worker, [(n, seed, 0, chunk), (n, seed, 1, chunk)]))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "endpoints.pkl")
+        frame.to_pickle(path)
+        del frame
+        with ProcessPoolExecutor(2) as pool:
+            results = list(pool.map(_worker, [(path, 0, chunk), (path, 1, chunk)]))
     count2 = sum(r[0] for r in results)
     slowest = max(r[2] for r in results)
     rate2 = count2 / slowest

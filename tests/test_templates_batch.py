@@ -187,3 +187,27 @@ def test_iter_render_batch_yields_chunks_aligned_with_the_plan(frame):
     assert whole.index.equals(plan.index)
     assert whole["Body"].str.split().str[0].tolist() == plan["endpoint_id"].tolist()
     assert whole["Body"].str.split().str[1].nunique() == 1
+
+
+def test_fast_engine_handles_unusual_columns_like_the_reference():
+    eps = pd.DataFrame(
+        {
+            "Id": ["a", "b", "c", "d"],
+            "Attributes.obj": [["x", "y"], ["x", "y"], None, []],  # plain object lists
+            "Attributes.nums": pd.Series(
+                [[1.0, 2.5], [1.0, 2.5], [3.0], None],
+                dtype=pd.ArrowDtype(__import__("pyarrow").list_(__import__("pyarrow").float64())),
+            ),
+            "Attributes.holes": pd.Series(
+                [["p", None], ["p"], None, ["p", None]],
+                dtype=pd.ArrowDtype(__import__("pyarrow").list_(__import__("pyarrow").string())),
+            ),
+        }
+    )
+    t = SMSTemplate(
+        Body="{{Attributes.obj}}|{{#each Attributes.nums}}{{this}};{{/each}}|"
+        "{{#each Attributes.holes}}[{{this}}]{{/each}}|{{Attributes.holes}}"
+    )
+    fast = render_batch(None, t, eps)
+    pd.testing.assert_frame_equal(fast, render_batch(None, t, eps, engine="rows"))
+    assert fast["Body"].tolist()[0] == "x,y|1;2.5;|[p][]|p,"

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engagekit.templates._compile import HBList
+from engagekit.templates._compile import HBList, to_text
 
 _LIST_PREFIXES = (
     "User.UserAttributes.",
@@ -54,7 +54,7 @@ def to_context_value(value: Any, column: str | None = None) -> Any:
         return value
     if isinstance(value, (list, tuple, np.ndarray)):
         return HBList(
-            None if is_missing(v) else (v if isinstance(v, str) else str(v)) for v in value
+            None if is_missing(v) else (v if isinstance(v, str) else to_text(v)) for v in value
         )
     if isinstance(value, np.generic):
         value = value.item()

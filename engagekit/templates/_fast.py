@@ -5,6 +5,7 @@ See :mod:`engagekit.templates._batch` for the idea; tests compare it with the ro
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from itertools import repeat
 from typing import Any
@@ -65,7 +66,7 @@ class _Rows:
         dtype = s.dtype
         if isinstance(dtype, pd.CategoricalDtype):
             codes = s.cat.codes.to_numpy().astype(np.int64) + 1
-        elif isinstance(dtype, pd.ArrowDtype) and pa.types.is_list(dtype.pyarrow_dtype):
+        elif _is_string_list(dtype) and not _has_null_items(s):
             arr = pa.chunked_array(s.array._pa_array).combine_chunks()  # type: ignore[attr-defined]
             length = pc.cast(pc.list_value_length(arr), pa.string())
             joined = pc.binary_join(arr, "\x1f")
@@ -81,7 +82,11 @@ class _Rows:
             valid = enc.indices.is_valid().to_numpy(zero_copy_only=False)
             codes = np.where(valid, np.nan_to_num(idx, nan=-1).astype(np.int64) + 1, 0)
         else:
-            codes = pd.factorize(s, use_na_sentinel=True)[0].astype(np.int64) + 1
+            try:
+                codes = pd.factorize(s, use_na_sentinel=True)[0].astype(np.int64) + 1
+            except (TypeError, NotImplementedError, pa.ArrowException):  # unhashable cells
+                keys = [None if is_missing(v) else _key(v) for v in s.to_numpy(dtype=object)]
+                codes = pd.factorize(pd.Series(keys, dtype=object))[0].astype(np.int64) + 1
         self._codes[col] = codes
         return codes
 
@@ -291,9 +296,8 @@ class _PartEngine:
         col = next((c for c, p in self.data.paths.items() if p == cover), None)
         if col is None:
             return None
-        dtype = self.data.rows[col].dtype
-        if not (isinstance(dtype, pd.ArrowDtype) and pa.types.is_list(dtype.pyarrow_dtype)):
-            return None
+        if not _is_string_list(self.data.rows[col].dtype):
+            return None  # items of other types print differently once inside a context
         marker = ("\x00item",)
         body_reads = self.reads(node.body, [("root",), ("item", marker)])
         if body_reads.everything or body_reads.volatile or body_reads.paths - {marker}:
@@ -347,6 +351,24 @@ class _PartEngine:
             full = joined.to_numpy(zero_copy_only=False)
             out[~empty] = full[~empty]
         return out
+
+
+def _is_string_list(dtype: Any) -> bool:
+    if not (isinstance(dtype, pd.ArrowDtype) and pa.types.is_list(dtype.pyarrow_dtype)):
+        return False
+    value = dtype.pyarrow_dtype.value_type
+    return pa.types.is_string(value) or pa.types.is_large_string(value)
+
+
+def _has_null_items(s: pd.Series) -> bool:
+    arr = pa.chunked_array(s.array._pa_array)  # type: ignore[attr-defined]
+    return any(pc.list_flatten(chunk).null_count for chunk in arr.chunks)
+
+
+def _key(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _join(pieces: list[Piece], n: int) -> Piece:
