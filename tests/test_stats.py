@@ -1064,3 +1064,13 @@ def test_docstring_examples_run(module):
     result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_public_names_are_exported_and_documented():
+    import engagekit.stats as public
+
+    assert sorted(public.__all__) == sorted(set(public.__all__))
+    for name in public.__all__:
+        obj = getattr(public, name)
+        if callable(obj):
+            assert obj.__doc__, f"{name} needs a docstring"

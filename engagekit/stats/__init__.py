@@ -14,7 +14,9 @@ sequential                always-valid intervals: Howard et al. normal-mixture C
 holm / benjamini_hochberg multiple-comparison corrections across treatments and metrics
 srm                       sample-ratio-mismatch chi-square, flagged below p = 0.001
 plan_sample_size/plan_mde power and minimum detectable effect for a campaign design
-analyze / arm_stats       a per-user frame with an arm column -> tidy lift table
+analyze / arm_stats       a per-user frame with an arm column -> tidy lift table (CUPED,
+                          ratios, breakdown by a column, capping, one-sided, sequential)
+plot_lifts                the lift table as a chart of intervals, method on every panel
 format_lifts              the lift table as report strings with intervals and verdicts
 ========================  ==================================================================
 
