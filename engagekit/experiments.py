@@ -49,6 +49,7 @@ _M1: Final = np.uint64(0xBF58476D1CE4E5B9)
 _M2: Final = np.uint64(0x94D049BB133111EB)
 _GOLDEN: Final = np.uint64(0x9E3779B97F4A7C15)
 _SEED: Final = np.uint64(0x243F6A8885A308D3)
+_BLOCK: Final = 1 << 17  # rows mixed at a time (2 MB of uint64: stays in cache)
 _MASK64: Final = (1 << 64) - 1
 
 
@@ -70,8 +71,9 @@ def _fmix(x: np.ndarray) -> np.ndarray:
 def unit_keys(units: pd.Series | pa.Array | pa.ChunkedArray | Sequence[str]) -> np.ndarray:
     """``ek64`` of each string (uint64 array, salt-free). Nulls hash as the empty string.
 
-    Vectorized: strings are grouped by their number of 8-byte words, padded with zero bytes by
-    ``pyarrow.compute.ascii_rpad`` (which counts bytes) and read as a 2-D uint64 view.
+    Vectorized over Arrow's string buffer: the k-th 8-byte word of every string is gathered
+    through an unaligned uint64 view of the bytes and masked to the string's length; the mixing
+    runs in cache-sized blocks of rows.
     """
     arr = _as_large_string(units)
     n = len(arr)
@@ -80,30 +82,36 @@ def unit_keys(units: pd.Series | pa.Array | pa.ChunkedArray | Sequence[str]) -> 
         return out
     if arr.null_count:
         arr = pc.fill_null(arr, "")
-    lengths = pc.binary_length(arr).to_numpy().astype(np.uint64)
-    words = (lengths + np.uint64(7)) >> np.uint64(3)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
+    first, last = int(offsets[0]), int(offsets[-1])
+    buf = np.zeros(last - first + 8, dtype=np.uint8)  # 8 spare bytes: every gather is in bounds
+    if last > first:
+        buf[: last - first] = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[first:last]
+    words = np.ndarray(shape=(len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
+    starts = offsets[:-1] - first
+    lengths = np.diff(offsets)
+    top = len(words) - 1
     with np.errstate(over="ignore"):
-        for nw in np.flatnonzero(np.bincount(words.astype(np.int64))):
-            rows = None if words[0] == nw and (words == nw).all() else np.flatnonzero(words == nw)
-            h = _SEED ^ ((lengths if rows is None else lengths[rows]) * _GOLDEN)
-            if nw:
-                part = arr if rows is None else arr.take(pa.array(rows))
-                width = int(nw) * 8
-                padded = pc.ascii_rpad(part, width=width, padding="\x00")
-                offsets = np.frombuffer(padded.buffers()[1], dtype=np.int64)
-                start = int(offsets[padded.offset])
-                data = np.frombuffer(padded.buffers()[2], dtype=np.uint8)[
-                    start : start + len(padded) * width
-                ]
-                matrix = data.view("<u8").reshape(len(padded), int(nw))
-                for k in range(int(nw)):
-                    h ^= matrix[:, k]
+        for lo in range(0, n, _BLOCK):
+            hi = min(n, lo + _BLOCK)
+            length = lengths[lo:hi]
+            h = _SEED ^ (length.astype(np.uint64) * _GOLDEN)
+            for k in range(int(-(-length.max() // 8))):
+                remaining = length - 8 * k
+                w = words[np.minimum(starts[lo:hi] + 8 * k, top)]
+                partial = remaining < 8
+                if partial.any():
+                    keep = np.clip(remaining, 0, 7).astype(np.uint64) * np.uint64(8)
+                    w = np.where(partial, w & ((np.uint64(1) << keep) - np.uint64(1)), w)
+                active = remaining > 0
+                if active.all():
+                    h ^= w
                     _fmix(h)
+                else:
+                    mixed = _fmix(h ^ w)
+                    h = np.where(active, mixed, h)
             h += _SEED
-            if rows is None:
-                out = _fmix(h)
-            else:
-                out[rows] = _fmix(h)
+            out[lo:hi] = _fmix(h)
     return out
 
 
