@@ -907,6 +907,21 @@ def test_plot_lifts_draws_one_panel_per_metric():
     plt.close("all")
 
 
+def test_analyze_refuses_a_unit_on_several_rows():
+    df = pd.DataFrame(
+        {
+            "user_id": ["u1", "u1", "u2", "u3"],
+            "arm": ["holdout", "holdout", "A", "A"],
+            "spend": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    with pytest.raises(StatsInputError, match=r"1 user_id value\(s\) appear on several rows"):
+        analyze(df, metrics={"spend": "mean"}, unit="user_id")
+    assert (
+        len(analyze(df.drop_duplicates("user_id"), metrics={"spend": "mean"}, unit="user_id")) == 1
+    )
+
+
 def test_analyze_refuses_users_without_an_arm():
     df = pd.DataFrame({"arm": ["holdout", None, "A", "A"], "spend": [1.0, 2.0, 3.0, 4.0]})
     with pytest.raises(StatsInputError, match="1 row\\(s\\) have no arm in column 'arm'"):

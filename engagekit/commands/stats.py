@@ -79,6 +79,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         n_star=args.n_star,
         ratios=ratios,
         by=args.by,
+        unit=args.unit,
         cap={k: float(v) for k, v in _pairs(args.cap, "--cap").items()} or None,
     )
     check = stats.srm(frame, arm=args.arm)
@@ -162,6 +163,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="CUPED pre-period covariate (for every mean metric, or per metric)",
     )
     a.add_argument("--by", default=None, help="break the analysis down by this column")
+    a.add_argument("--unit", default=None, help="id column that must be unique (e.g. user_id)")
     a.add_argument(
         "--cap",
         action="append",

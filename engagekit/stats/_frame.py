@@ -359,6 +359,7 @@ def analyze(
     ratios: Mapping[str, tuple[str, str]] | None = None,
     by: str | None = None,
     cap: Mapping[str, float] | None = None,
+    unit: str | None = None,
 ) -> pd.DataFrame:
     """Analyse an experiment from a per-user frame: one tidy row per metric and treatment.
 
@@ -373,7 +374,9 @@ def analyze(
     the corrections then run across every segment, treatment and metric.
 
     Each row carries ``method`` (how its numbers were computed) and ``reason`` (why a number is
-    NaN). See :func:`analyze_stats` for the other options.
+    NaN). ``unit`` names the randomisation unit's id column (e.g. ``"user_id"``): each unit
+    must appear once, since the tests assume independent rows. See :func:`analyze_stats` for
+    the other options.
 
         >>> df = pd.DataFrame({"arm": ["holdout"] * 4 + ["A"] * 4,
         ...                    "converted": [0, 0, 1, 0, 1, 0, 1, 1]})
@@ -395,6 +398,17 @@ def analyze(
         "sequential_looks": sequential_looks,
         "n_star": n_star,
     }
+    if unit is not None:
+        if unit not in frame.columns:
+            raise StatsInputError(f"no unit column {unit!r} in the frame", column=unit)
+        dup = frame[unit].duplicated(keep=False)
+        if dup.any():
+            raise StatsInputError(
+                f"{int(frame.loc[dup, unit].nunique())} {unit} value(s) appear on several rows "
+                f"(e.g. {frame.loc[dup, unit].iloc[0]!r}); the tests assume one row per "
+                "randomised unit: aggregate per unit first",
+                column=unit,
+            )
     notes: dict[str, str] = {}
     if cap:
         used = set(metrics or {}) | {c for pair in (ratios or {}).values() for c in pair}
