@@ -383,7 +383,7 @@ def _step(step: str | Mapping[str, Any] | FunnelStep) -> FunnelStep:
     if isinstance(step, FunnelStep):
         return step
     if isinstance(step, str):
-        return FunnelStep(event_type=step)
+        return FunnelStep.model_validate({"event_type": step})
     return FunnelStep.model_validate(dict(step))
 
 

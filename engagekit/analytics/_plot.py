@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -121,7 +122,7 @@ def _kpis(df: pd.DataFrame, ax: Any, **kw: Any) -> Any:
     return ax
 
 
-_DRAWERS = {
+_DRAWERS: dict[str, Callable[..., Any]] = {
     "lines": _lines,
     "heatmap": _heatmap,
     "cohorts": _cohorts,

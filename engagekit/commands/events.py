@@ -52,7 +52,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     total = con.execute(
         f"SELECT count(*), count(DISTINCT COALESCE(user_id, endpoint_id)), "
         f"min(event_timestamp), max(event_timestamp) FROM events {clause}"
-    ).fetchone()
+    ).fetchone() or (0, 0, None, None)
     partitions = ev.list_partitions(project.store.events_dir)
     files = ev.lake_files(project.store.events_dir)
     print(f"events: {total[0]:,}  users: {total[1]:,}  from {total[2]} to {total[3]}")

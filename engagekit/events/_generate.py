@@ -270,10 +270,10 @@ def iter_events(
                 "channel_type": "APNS",
                 **{k: pd.array(arr[uidx], dtype="string") for k, arr in trait_arrays.items()},
                 "product_id": pd.array(
-                    np.where(is_buy | is_view | is_cart, "p" + product.astype(str), None),
+                    np.where(is_buy | is_view | is_cart, "p" + product.astype(str), None),  # type: ignore[call-overload]
                     dtype="string",
                 ),
-                "currency": pd.array(np.where(is_buy, "USD", None), dtype="string"),
+                "currency": pd.array(np.where(is_buy, "USD", None), dtype="string"),  # type: ignore[call-overload]
                 "quantity": quantity,
                 "item_price": price,
                 "attributes": pd.arrays.ArrowExtensionArray(attributes),
@@ -488,7 +488,7 @@ def generate_plan(
             "due_at": pd.Series(due, index=rows.index).astype("datetime64[us, UTC]"),
             "timezone": rows["Demographic.Timezone"].astype("string").fillna("UTC"),
             "status": np.where(is_holdout, "excluded", "scheduled"),
-            "reason": pd.array(np.where(is_holdout, "HOLDOUT", None), dtype="string"),
+            "reason": pd.array(np.where(is_holdout, "HOLDOUT", None), dtype="string"),  # type: ignore[call-overload]
             "step": "send",
         }
     )

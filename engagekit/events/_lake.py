@@ -309,13 +309,13 @@ def _validate(
     """Build the Arrow table of a batch and the reject reason of each row (None = valid)."""
     frame = batch.frame
     n = len(batch.reasons) if batch.reasons else len(frame)
-    reasons = list(batch.reasons) if batch.reasons else [None] * n
+    reasons: list[tuple[str, str] | None] = list(batch.reasons) if batch.reasons else [None] * n
 
     def col(name: str) -> pd.Series | None:
         return frame[name] if name in frame.columns else None
 
     def flag(mask: np.ndarray, code: str, message: str) -> None:
-        for i in np.flatnonzero(mask):
+        for i in np.flatnonzero(mask).tolist():
             if reasons[i] is None:
                 reasons[i] = (code, message)
 

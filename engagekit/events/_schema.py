@@ -296,8 +296,9 @@ def to_row(record: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {c: record.get(c) for c in COLUMNS if c in record}
     row.pop("attributes", None)
     row.pop("metrics", None)
-    session = record.get("session") if isinstance(record.get("session"), dict) else {}
-    endpoint = record.get("endpoint") if isinstance(record.get("endpoint"), dict) else {}
+    raw_session, raw_endpoint = record.get("session"), record.get("endpoint")
+    session: dict[str, Any] = raw_session if isinstance(raw_session, dict) else {}
+    endpoint: dict[str, Any] = raw_endpoint if isinstance(raw_endpoint, dict) else {}
     nested = {
         "app_id": _get(record, "application", "app_id"),
         "app_version": _get(record, "application", "version_name"),
