@@ -11,7 +11,9 @@ With ``N`` users so far, ``sigma^2 = N * se^2`` and mixing precision ``rho``, th
 
 and the interval covers the true effect at every look simultaneously with probability
 ``1 - alpha``. The tuning parameter is ``n_star``: the total sample size at which the interval
-is tightest; ``rho`` is chosen so the boundary is optimised at ``N = n_star``:
+is tightest. Fix it before the experiment starts (the planned audience of both arms is a good
+choice); picking it after seeing the data voids the guarantee. ``rho`` is chosen so the
+boundary is optimised at ``N = n_star``:
 
     rho = sqrt( (-2 log alpha + log(-2 log alpha + 1)) / n_star )
 
