@@ -8,8 +8,9 @@ user factors and then the item factors solve the weighted ridge regressions
 
 with the YᵀY trick: ``YᵀY`` is computed once per sweep, so a user costs only their own
 interactions. The systems are solved by a few conjugate-gradient steps warm-started from the
-previous sweep (Takács, Pilászy & Tikk 2011), vectorised over blocks of users with numpy and
-scipy.sparse: memory stays bounded and no Python loop runs per user.
+previous sweep (Takács, Pilászy & Tikk 2011). Users with similar numbers of interactions are
+solved together as padded blocks, so each CG step is two batched matrix products in numpy:
+memory stays bounded and no Python loop runs per user.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from threadpoolctl import threadpool_limits
 
 from recommenders._base import Constraint, Recommender
 
-# interactions handled per block in a solve: bounds the (nnz × factors) temporaries
-_NNZ_BLOCK = 400_000
+# padded interaction slots per group in a solve: bounds the (slots × factors) temporaries
+_CELL_BLOCK = 400_000
 
 
 class ALSRecommender(Recommender):
@@ -91,43 +92,59 @@ class ALSRecommender(Recommender):
 def _solve(
     conf: sp.csr_matrix, other: np.ndarray, start: np.ndarray, reg: float, steps: int
 ) -> np.ndarray:
-    """New factors for the rows of ``conf`` (values c - 1) given the other side's factors."""
+    """New factors for the rows of ``conf`` (values c - 1) given the other side's factors.
+
+    Rows are grouped by their number of interactions and each group is padded to a
+    (rows × longest × factors) block, so every CG step is two batched matrix products.
+    """
     f = other.shape[1]
     gram = (other.T.astype(np.float64) @ other + reg * np.eye(f)).astype(np.float32)
     out = start.copy()
-    indptr = conf.indptr
-    n_rows = conf.shape[0]
-    lo = 0
-    while lo < n_rows:
-        # a block of rows holding about _NNZ_BLOCK interactions (at least one row)
-        hi = int(np.searchsorted(indptr, indptr[lo] + _NNZ_BLOCK, side="right")) - 1
-        hi = min(max(hi, lo + 1), n_rows)
-        out[lo:hi] = _solve_block(conf[lo:hi], other, out[lo:hi], gram, steps)
-        lo = hi
+    degree = np.diff(conf.indptr)
+    order = np.argsort(degree, kind="stable")
+    empty = order[degree[order] == 0]
+    out[empty] = 0.0  # no interaction: the ridge solution is 0
+    lo = len(empty)
+    while lo < len(order):
+        widths = degree[order[lo:]]  # ascending: the last row of a group is its longest
+        cells = np.arange(1, len(widths) + 1) * widths
+        size = max(1, int(np.searchsorted(cells, _CELL_BLOCK, side="right")))
+        rows = order[lo : lo + size]
+        out[rows] = _solve_group(conf, rows, other, out[rows], gram, steps)
+        lo += size
     return out
 
 
-def _solve_block(
-    conf: sp.csr_matrix, other: np.ndarray, x: np.ndarray, gram: np.ndarray, steps: int
+def _solve_group(
+    conf: sp.csr_matrix,
+    rows: np.ndarray,
+    other: np.ndarray,
+    x: np.ndarray,
+    gram: np.ndarray,
+    steps: int,
 ) -> np.ndarray:
-    n = conf.shape[0]
-    cols, cm1, indptr = conf.indices, conf.data, conf.indptr
-    row_of = np.repeat(np.arange(n), np.diff(indptr))
-    gathered = np.take(other, cols, axis=0)  # nnz × f, reused by every CG step of this block
+    lengths = np.diff(conf.indptr)[rows]
+    width = int(lengths.max())
+    slot = np.arange(width)
+    mask = slot[None, :] < lengths[:, None]
+    pos = np.where(mask, conf.indptr[rows][:, None] + slot[None, :], 0)
+    ys = np.take(other, conf.indices[pos], axis=0)  # rows × width × f (padding weighs 0)
+    cm1 = np.where(mask, conf.data[pos], np.float32(0.0))
+    one = mask.astype(np.float32)
 
-    def weighted_sum(weights: np.ndarray) -> np.ndarray:
-        # Σ_i weights_ui · y_i for each row u, as a sparse-dense product
-        return sp.csr_matrix((weights, cols, indptr), shape=conf.shape) @ other
+    def apply(vectors: np.ndarray) -> np.ndarray:  # y_i · v_u for every slot
+        return np.matmul(ys, vectors[:, :, None])[:, :, 0]
+
+    def combine(weights: np.ndarray) -> np.ndarray:  # Σ_i weights_ui · y_i
+        return np.matmul(weights[:, None, :], ys)[:, 0, :]
 
     x = x.copy()
-    dots = np.einsum("ij,ij->i", gathered, np.take(x, row_of, axis=0))
-    r = weighted_sum(1.0 + cm1 - cm1 * dots) - x @ gram  # b - A x
+    r = combine(one + cm1 - cm1 * apply(x)) - x @ gram  # b - A x
     p = r.copy()
     rs = np.einsum("ij,ij->i", r, r)
     tiny = np.float32(1e-20)
     for _ in range(steps):
-        dots = np.einsum("ij,ij->i", gathered, np.take(p, row_of, axis=0))
-        ap = p @ gram + weighted_sum(cm1 * dots)
+        ap = p @ gram + combine(cm1 * apply(p))
         denom = np.einsum("ij,ij->i", p, ap)
         step = np.where(denom > tiny, rs / np.maximum(denom, tiny), 0.0).astype(np.float32)
         x += step[:, None] * p
