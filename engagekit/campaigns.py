@@ -715,7 +715,7 @@ def plan_campaign(
         {
             "run_id": _const(rid, n),
             "campaign": _const(campaign.name, n),
-            "campaign_version": np.full(n, version, dtype=np.int64),
+            "campaign_version": pd.Series(np.full(n, version, dtype=np.int64), copy=False),
             "treatment_id": pd.Categorical.from_codes(treat_codes, categories=treat_cats),
             "holdout": is_holdout,
             "endpoint_id": ids_s.array,
@@ -873,25 +873,46 @@ def _suppressed_set(
     return pc.unique(pc.utf8_lower(pc.utf8_trim_whitespace(arr)))
 
 
-def _suppressed_rows(addr: pa.Array, supp: pa.Array) -> np.ndarray:
+_ASCII_LOWER = np.arange(256, dtype=np.uint8)
+_ASCII_LOWER[65:91] += 32
+_SPACE_BYTES = np.zeros(256, dtype=bool)
+_SPACE_BYTES[[9, 10, 11, 12, 13, 32]] = True
+
+
+def _suppressed_rows(addr: pa.Array | pa.ChunkedArray, supp: pa.Array) -> np.ndarray:
     """Rows whose address, trimmed and lower-cased, is in ``supp`` (already normalized).
 
-    Only addresses with upper-case letters or surrounding spaces are normalized (copied).
+    ASCII letters are lower-cased by a byte table over Arrow's buffer (no per-string work);
+    the rare addresses with non-ASCII characters or surrounding spaces go through
+    ``utf8_trim_whitespace`` / ``utf8_lower``.
     """
-    hit = pc.fill_null(pc.is_in(addr, value_set=supp), False).to_numpy(zero_copy_only=False)
-    odd = pc.match_substring_regex(addr, r"[A-Z]|^\s|\s$")
-    rows = np.flatnonzero(pc.fill_null(odd, False).to_numpy(zero_copy_only=False))
+    if isinstance(addr, pa.ChunkedArray):
+        addr = addr.combine_chunks()
+    addr = addr.cast(pa.large_string())
+    n = len(addr)
+    offsets = np.frombuffer(addr.buffers()[1], dtype=np.int64)[addr.offset : addr.offset + n + 1]
+    data = addr.buffers()[2]
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    lowered = pa.Array.from_buffers(
+        pa.large_string(),
+        n,
+        [addr.buffers()[0], addr.buffers()[1], pa.py_buffer(_ASCII_LOWER[raw])],
+        null_count=addr.null_count,
+        offset=addr.offset,
+    )
+    hit = pc.fill_null(pc.is_in(lowered, value_set=supp), False).to_numpy(zero_copy_only=False)
+    lengths = np.diff(offsets)
+    filled = lengths > 0
+    edge = np.zeros(n, dtype=bool)
+    if filled.any() and len(raw):
+        edge[filled] = (
+            _SPACE_BYTES[raw[offsets[:-1][filled]]] | _SPACE_BYTES[raw[offsets[1:][filled] - 1]]
+        )
+    edge |= ~pc.fill_null(pc.string_is_ascii(addr), True).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(edge)
     if len(rows):
         fixed = pc.utf8_lower(pc.utf8_trim_whitespace(addr.take(pa.array(rows))))
-        hit[rows] |= pc.fill_null(pc.is_in(fixed, value_set=supp), False).to_numpy(
-            zero_copy_only=False
-        )
-    non_ascii = np.flatnonzero(
-        pc.invert(pc.fill_null(pc.string_is_ascii(addr), True)).to_numpy(zero_copy_only=False)
-    )
-    if len(non_ascii):  # non-ASCII upper case (e.g. "Ö") is not caught by [A-Z]
-        fixed = pc.utf8_lower(pc.utf8_trim_whitespace(addr.take(pa.array(non_ascii))))
-        hit[non_ascii] |= pc.fill_null(pc.is_in(fixed, value_set=supp), False).to_numpy(
+        hit[rows] = pc.fill_null(pc.is_in(fixed, value_set=supp), False).to_numpy(
             zero_copy_only=False
         )
     return hit

@@ -641,3 +641,21 @@ def test_event_campaign_run_reads_new_events_from_the_lake(project):
     )
     later = cp.plan_run(project, "autumn", "2026-11-02T09:00:00Z")  # only events since the last run
     assert later["endpoint_id"].tolist() == [email[2]]
+
+
+def test_suppression_matches_addresses_case_and_space_insensitively():
+    eps = _endpoints(
+        [
+            {"Id": "upper", "Address": "ADA@Example.com"},
+            {"Id": "spaced", "Address": " grace@example.com\t"},
+            {"Id": "umlaut", "Address": "JÖRG@example.de"},
+            {"Id": "other", "Address": "linus@example.com"},
+        ]
+    )
+    plan = plan_campaign(
+        _campaign(), eps, NOW, audience="all",
+        suppressed=["ada@example.com", "Grace@Example.com ", "jörg@example.de"],
+    )  # fmt: skip
+    assert [_reason_of(plan, e) for e in ("upper", "spaced", "umlaut", "other")] == [
+        "SUPPRESSED", "SUPPRESSED", "SUPPRESSED", None,
+    ]  # fmt: skip
