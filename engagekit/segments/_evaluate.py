@@ -152,13 +152,24 @@ class _Engine:
         raise TypeError(f"unknown segment node {node!r}")
 
     def _and(self, node: And, rows: np.ndarray | None, k: int) -> np.ndarray:
+        children = sorted(node.children, key=lambda c: c.cost)
+        cheap = [c for c in children if _is_cheap(c)]
+        costly = [c for c in children if not _is_cheap(c)]
         live: np.ndarray | None = None  # local positions still in; None = all
-        for child in sorted(node.children, key=lambda c: c.cost):
+        if cheap:
+            # cheap criteria: plain boolean arrays over the same rows, ANDed without gathers
+            m = self.eval(cheap[0], rows)
+            for child in cheap[1:]:
+                if not m.any():
+                    break
+                m &= self.eval(child, rows)
+            live = np.flatnonzero(m)
+        for child in costly:
+            if live is not None and len(live) == 0:
+                break
             sub = rows if live is None else (live if rows is None else rows[live])
             m = self.eval(child, sub)
             live = np.flatnonzero(m) if live is None else live[m]
-            if len(live) == 0:
-                break
         out = np.zeros(k, dtype=bool)
         out[live] = True
         return out
@@ -225,7 +236,7 @@ class _Engine:
             key = ("codes", node.column)
             if key not in self._cache:
                 self._cache[key] = (
-                    np.asarray(col.cat.codes),
+                    np.asarray(col.array.codes),
                     pd.Index(col.cat.categories.astype(str)),
                 )
             codes, cats = self._cache[key]
@@ -276,9 +287,10 @@ class _Engine:
             near = np.flatnonzero(np.abs(lat - node.latitude) <= band)
         out = np.zeros(len(lat), dtype=bool)
         if len(near):
-            d = haversine_km(lat[near], lon[near], node.latitude, node.longitude)
+            # compare haversine's ``a`` with the threshold: no asin/sqrt per row (monotone)
+            a = haversine_a(lat[near], lon[near], node.latitude, node.longitude)
             with np.errstate(invalid="ignore"):
-                out[near] = d <= node.km
+                out[near] = a <= gps_threshold(node.km)
         return out
 
     def _list_array(self, name: str) -> pa.Array | None:
@@ -298,8 +310,15 @@ class _Engine:
         if arr is None:
             return np.zeros(k, dtype=bool)
         if rows is not None:
-            arr = arr.take(pa.array(rows, type=pa.int64()))
+            arr = arr.take(rows)
         return list_match(arr, node)
+
+
+def _is_cheap(node: Node) -> bool:
+    """Criteria computed on every asked row at once (a few ns per row)."""
+    while isinstance(node, Not):
+        node = node.child
+    return isinstance(node, (Const, SetIn, MetricCmp, ActiveSince))
 
 
 def list_match(arr: pa.ListArray, node: ListMatch) -> np.ndarray:
@@ -367,13 +386,26 @@ def _to_list_array(col: pd.Series) -> pa.ListArray:
     return arr
 
 
-def haversine_km(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> np.ndarray:
-    """Great-circle distance in kilometres from (lat0, lon0); the SQL twin computes the same
-    terms in the same order."""
+def haversine_a(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> np.ndarray:
+    """Haversine's ``a`` (squared half-chord) from (lat0, lon0); the SQL twin computes the
+    same terms in the same order."""
     deg = math.pi / 180.0
     p2, l2 = lat0 * deg, lon0 * deg
     p1 = lat * deg
-    a = np.sin((p1 - p2) / 2) ** 2 + np.cos(p1) * math.cos(p2) * np.sin((lon * deg - l2) / 2) ** 2
+    return (
+        np.sin((p1 - p2) / 2) ** 2 + np.cos(p1) * math.cos(p2) * np.sin((lon * deg - l2) / 2) ** 2
+    )
+
+
+def gps_threshold(km: float) -> float:
+    """The ``a`` at great-circle distance ``km``: within range <=> ``a <= gps_threshold(km)``."""
+    half_angle = min(km / EARTH_RADIUS_KM / 2, math.pi / 2)
+    return math.sin(half_angle) ** 2
+
+
+def haversine_km(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> np.ndarray:
+    """Great-circle distance in kilometres from (lat0, lon0)."""
+    a = haversine_a(lat, lon, lat0, lon0)
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
 
 

@@ -27,9 +27,10 @@ COST_SET = 1.0
 COST_METRIC = 1.0
 COST_RECENCY = 1.5
 COST_IDS = 4.0
-COST_LIST = 20.0
-COST_LIST_DATE = 40.0
-COST_GPS = 30.0
+COST_LIST = 20.0  # is_in over the flattened values
+COST_CONTAINS = 30.0  # substring search over the flattened values
+COST_LIST_DATE = 40.0  # regex + date parsing over the flattened values
+COST_GPS = 15.0  # a latitude band prefilter, then haversine on the band
 
 
 class Node:
@@ -261,19 +262,21 @@ def attribute_node(column: str, attr: AttributeDimension) -> Node:
     if kind == "EXCLUSIVE":
         return Not(ListMatch(column, "IN", values))
     if kind == "CONTAINS":
-        return ListMatch(column, "CONTAINS", values)
+        return ListMatch(column, "CONTAINS", values, cost=COST_CONTAINS)
     instants = [parse_instant(v) for v in attr.values]
     us = [_epoch_us(t) for t in instants]
     if kind == "ON":
         day = instants[0]
         assert day is not None
         start = _epoch_us(day.replace(hour=0, minute=0, second=0, microsecond=0))
-        return ListMatch(column, "RANGE_EXCL", bounds=(start, start + 86_400_000_000), cost=40)
+        return ListMatch(
+            column, "RANGE_EXCL", bounds=(start, start + 86_400_000_000), cost=COST_LIST_DATE
+        )
     if kind == "BEFORE":
-        return ListMatch(column, "BEFORE", bounds=(us[0],), cost=40)
+        return ListMatch(column, "BEFORE", bounds=(us[0],), cost=COST_LIST_DATE)
     if kind == "AFTER":
-        return ListMatch(column, "AFTER", bounds=(us[0],), cost=40)
-    node = ListMatch(column, "BETWEEN", bounds=(us[0], us[1]), cost=40)
+        return ListMatch(column, "AFTER", bounds=(us[0],), cost=COST_LIST_DATE)
+    node = ListMatch(column, "BETWEEN", bounds=(us[0], us[1]), cost=COST_LIST_DATE)
     return node if kind == "BETWEEN" else Not(node)
 
 

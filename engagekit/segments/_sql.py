@@ -18,10 +18,14 @@ import math
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from engagekit.segments._evaluate import SESSION_START, SegmentLike, compile_segment
+from engagekit.segments._evaluate import (
+    SESSION_START,
+    SegmentLike,
+    compile_segment,
+    gps_threshold,
+)
 from engagekit.segments._model import DATE_PATTERN
 from engagekit.segments._plan import (
-    EARTH_RADIUS_KM,
     ActiveSince,
     And,
     Const,
@@ -113,7 +117,7 @@ class _SqlCompiler:
         if isinstance(node, GpsWithin):
             if not (self.has("Location.Latitude") and self.has("Location.Longitude")):
                 return "FALSE"
-            return f"COALESCE({gps_distance_sql(node)} <= {_num(node.km)}, FALSE)"
+            return f"COALESCE({gps_a_sql(node)} <= {_num(gps_threshold(node.km))}, FALSE)"
         if isinstance(node, ActiveSince):
             last = _col("EffectiveDate") if self.has("EffectiveDate") else "NULL"
             if self.sessions:
@@ -163,17 +167,16 @@ def date_us_sql(x: str) -> str:
     )
 
 
-def gps_distance_sql(node: GpsWithin) -> str:
-    """Haversine distance in km, term for term the formula of ``haversine_km``."""
+def gps_a_sql(node: GpsWithin) -> str:
+    """Haversine's ``a``, term for term the formula of ``haversine_a`` (same threshold too)."""
     lat = f"CAST({_col('Location.Latitude')} AS DOUBLE)"
     lon = f"CAST({_col('Location.Longitude')} AS DOUBLE)"
     p2 = node.latitude * DEG
     l2 = node.longitude * DEG
-    a = (
-        f"pow(sin(({lat} * {_num(DEG)} - {_num(p2)}) / 2), 2) + cos({lat} * {_num(DEG)}) * "
-        f"{_num(math.cos(p2))} * pow(sin(({lon} * {_num(DEG)} - {_num(l2)}) / 2), 2)"
+    return (
+        f"(pow(sin(({lat} * {_num(DEG)} - {_num(p2)}) / 2), 2) + cos({lat} * {_num(DEG)}) * "
+        f"{_num(math.cos(p2))} * pow(sin(({lon} * {_num(DEG)} - {_num(l2)}) / 2), 2))"
     )
-    return f"(2 * {_num(EARTH_RADIUS_KM)} * asin(sqrt(least({a}, 1.0))))"
 
 
 def _by_cost(children: tuple[Node, ...]) -> list[Node]:
