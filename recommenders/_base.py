@@ -272,6 +272,66 @@ class Recommender:
         )
         return result
 
+    def similar_items(
+        self,
+        items: Iterable[Any],
+        k: int = 10,
+        *,
+        filter_items: Collection[Any] | None = None,
+    ) -> pd.DataFrame:
+        """The ``k`` items most similar to each given item: a frame (item, rank, similar_item,
+        score), best first, for "because you bought X" messages.
+
+        Similarity is the model's own (cosine of co-occurrence for kNN, cosine of latent factors
+        for ALS); items unseen in training get the popular items. ``filter_items`` removes
+        items (out of stock, ...).
+        """
+        self._check_fitted("similar_items")
+        if type(self)._item_similarities is Recommender._item_similarities:
+            self._item_similarities(np.empty(0, dtype=np.int64))  # raises: no similarity
+        if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
+            raise RecommenderError(f"k must be a positive integer, got {k!r}")
+        k = int(min(k, max(self.n_items_ - 1, 1)))
+        query = pd.Index(_as_list(items))
+        pos = index_positions(self.item_index_, query)
+        banned = np.zeros(self.n_items_, dtype=bool)
+        if filter_items is not None:
+            banned = self._item_mask(filter_items)
+        pop = self._popularity_scores().astype(np.float32)
+        chunk = max(1, _TARGET_CELLS // max(self.n_items_, 1))
+        out_q, out_i, out_s = [], [], []
+        for start in range(0, len(query), chunk):
+            p = pos[start : start + chunk]
+            known = p >= 0
+            scores = np.repeat(pop[None, :], len(p), axis=0)
+            if known.any():
+                scores[known] = self._item_similarities(p[known])
+                scores[np.flatnonzero(known), p[known]] = -np.inf  # not the item itself
+            scores[:, banned] = -np.inf
+            top, vals = _top_k(scores, k)
+            ok = np.isfinite(vals.ravel())
+            out_q.append(np.repeat(np.arange(start, start + len(p)), k)[ok])
+            out_i.append(top.ravel()[ok])
+            out_s.append(vals.ravel()[ok])
+        q = np.concatenate(out_q) if out_q else np.empty(0, dtype=np.int64)
+        return pd.DataFrame(
+            {
+                "item": query.take(q),
+                "rank": _ranks(q),
+                "similar_item": self.item_index_.take(
+                    np.concatenate(out_i) if out_i else np.empty(0, dtype=np.int64)
+                ),
+                "score": (np.concatenate(out_s) if out_s else np.empty(0)).astype(np.float64),
+            }
+        )
+
+    def _item_similarities(self, item_rows: np.ndarray) -> np.ndarray:
+        """Dense similarities (len(item_rows) × n_items) of known items to every item."""
+        raise RecommenderError(
+            f"{type(self).__name__} has no notion of item similarity; use ItemKNNRecommender or "
+            "ALSRecommender for similar_items()"
+        )
+
     def _global_top_k(
         self,
         qpos: np.ndarray,

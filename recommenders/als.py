@@ -88,6 +88,13 @@ class ALSRecommender(Recommender):
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         return self.user_factors_[rows] @ self.item_factors_.T
 
+    def _item_similarities(self, item_rows: np.ndarray) -> np.ndarray:
+        # cosine of the item factors
+        y = self.item_factors_
+        norms = np.linalg.norm(y, axis=1)
+        norms[norms == 0] = 1.0
+        return (y[item_rows] @ y.T) / (norms[item_rows, None] * norms[None, :])
+
 
 def _solve(
     conf: sp.csr_matrix, other: np.ndarray, start: np.ndarray, reg: float, steps: int

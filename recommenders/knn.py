@@ -105,6 +105,14 @@ class ItemKNNRecommender(Recommender):
         pop = self.item_popularity_
         self._fallback = (pop / (pop.max() + 1.0) - 1.0).astype(np.float32)
 
+    def _item_similarities(self, item_rows: np.ndarray) -> np.ndarray:
+        # exact cosine (with shrinkage) of the asked items to every item, unpruned
+        x = self._weights(self.user_items_).tocsc()
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0), dtype=np.float64).ravel())
+        dots = (x[:, item_rows].T @ x).toarray()
+        denom = norms[item_rows, None] * norms[None, :] + self.shrinkage
+        return np.divide(dots, denom, out=np.zeros_like(dots, dtype=np.float64), where=denom > 0)
+
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         x = self._weights(self.user_items_[rows])
         scores = (x @ self.similarity_).toarray()

@@ -439,3 +439,20 @@ def test_interactions_from_a_projects_event_lake_train_a_model(project) -> None:
     model = ALSRecommender(factors=8, iterations=5, random_state=0).fit(interactions)
     some_user = interactions["user_id"].iloc[0]
     assert len(model.recommend([some_user], k=3)) == 3
+
+
+@pytest.mark.parametrize("make", MODELS[1:])
+def test_similar_items_stay_in_the_items_cluster(make) -> None:
+    model = make().fit(_clusters())
+    similar = model.similar_items(["a0", "b3", "unknown"], k=3, filter_items=["pop"])
+    assert list(similar.columns) == ["item", "rank", "similar_item", "score"]
+    by_item = similar.groupby("item", sort=False)["similar_item"].agg(list)
+    assert all(i.startswith("a") and i != "a0" for i in by_item["a0"])
+    assert all(i.startswith("b") and i != "b3" for i in by_item["b3"])
+    assert len(by_item["unknown"]) == 3 and "pop" not in by_item["unknown"]
+
+
+def test_popularity_has_no_similar_items() -> None:
+    model = PopularityRecommender().fit(_clusters())
+    with pytest.raises(RecommenderError, match="no notion of item similarity"):
+        model.similar_items(["a0"])
