@@ -180,11 +180,12 @@ def generate_endpoints(
     )
 
     # users own 1..3 endpoints: assign endpoint -> user by sorted draws
-    n_users = max(1, round(n / 1.6))
-    user_start = round(start / 1.6)
-    user_idx = np.sort(rng.integers(0, n_users, size=n))
-    user_idx[: min(n, n_users)] = np.arange(min(n, n_users))  # every user has at least one
-    user_idx.sort()
+    # users own 1-3 endpoints (1.6 on average); user numbers start at `start` too, so chunks
+    # never share a user
+    user_start = start
+    per_user = 1 + rng.choice(3, size=n + 1, p=[0.55, 0.30, 0.15])
+    user_idx = np.repeat(np.arange(len(per_user)), per_user)[:n]
+    n_users = int(user_idx[-1]) + 1 if n else 1
     rank_in_user = _rank_within(user_idx)
 
     # channel: first endpoint of a user is EMAIL, second SMS, third push (APNS or GCM)

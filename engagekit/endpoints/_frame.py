@@ -99,10 +99,17 @@ def table_to_frame(table: pa.Table) -> pd.DataFrame:
         if pa.types.is_large_list(col.type):
             col = col.cast(LIST_TYPE)
         if pa.types.is_dictionary(col.type):
-            values = col.cast(col.type.value_type)
-            cols[name] = pd.Series(
-                pd.array(values.to_pandas(types_mapper=_types_mapper), dtype=STRING_DTYPE)
-            ).astype(column_dtype(name) if name in CORE_COLUMNS else "category")
+            col = col.unify_dictionaries() if isinstance(col, pa.ChunkedArray) else col
+            arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+            categories = pd.Index(
+                arr.dictionary.cast(pa.string()).to_pandas(types_mapper=_types_mapper),
+                dtype=STRING_DTYPE,
+            )
+            codes = pc.fill_null(arr.indices.cast(pa.int32()), -1).to_numpy()
+            cat = pd.Categorical.from_codes(codes, categories=categories)
+            if not categories.is_monotonic_increasing:  # the order pandas itself would choose
+                cat = cat.reorder_categories(categories.sort_values())
+            cols[name] = pd.Series(cat)
         else:
             cols[name] = col.to_pandas(types_mapper=_types_mapper)
     df = pd.DataFrame(cols)

@@ -115,8 +115,7 @@ def normalize_endpoints(df: pd.DataFrame) -> pd.DataFrame:
         if name in df.columns:
             out[name] = _convert(df[name], name, dtype)
         else:
-            missing = pd.Series(pd.array([None] * n, dtype=STRING_DTYPE), index=df.index)
-            out[name] = _convert(missing, name, dtype)
+            out[name] = _nulls(n, dtype, df.index)
     for name in df.columns:
         if name not in CORE_COLUMNS:
             out[name] = _convert(df[name], name, column_dtype(name))
@@ -138,14 +137,46 @@ def _convert(s: pd.Series, name: str, dtype: Any) -> pd.Series:
     if dtype == "float64":
         return pd.to_numeric(s, errors="coerce").astype("float64")
     if isinstance(dtype, pd.CategoricalDtype) and dtype.categories is not None:
+        if isinstance(s.dtype, pd.CategoricalDtype):  # recode, no string round trip
+            return _string_categories(s).astype(dtype)
         return s.astype(STRING_DTYPE).astype(dtype)
     if dtype == "category":
-        if isinstance(s.dtype, pd.CategoricalDtype) and isinstance(
-            s.dtype.categories.dtype, pd.StringDtype
-        ):
-            return s.copy()
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            return _string_categories(s)
         return s.astype(STRING_DTYPE).astype("category")
     return s.astype(dtype)
+
+
+def _string_categories(s: pd.Series) -> pd.Series:
+    """A categorical whose categories are strings (renamed in place of re-encoding values)."""
+    cats = s.cat.categories
+    if isinstance(cats.dtype, pd.StringDtype) and cats.dtype.na_value is pd.NA:
+        return s.copy()
+    return s.cat.rename_categories(pd.Index(cats.astype(str), dtype=STRING_DTYPE))
+
+
+def _nulls(n: int, dtype: Any, index: pd.Index) -> pd.Series:
+    """An all-null column of ``dtype`` without building Python objects."""
+    if dtype is LIST_DTYPE:
+        return pd.Series(
+            pd.arrays.ArrowExtensionArray(pa.nulls(n, pa.list_(pa.string()))), index=index
+        )
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return pd.Series(
+            pd.DatetimeIndex(np.full(n, np.datetime64("NaT", "us"))).tz_localize("UTC"), index=index
+        )
+    if dtype == "float64":
+        return pd.Series(np.full(n, np.nan), index=index)
+    if isinstance(dtype, pd.CategoricalDtype) or dtype == "category":
+        cats = (
+            dtype.categories
+            if isinstance(dtype, pd.CategoricalDtype) and dtype.categories is not None
+            else pd.Index([], dtype=STRING_DTYPE)
+        )
+        return pd.Series(
+            pd.Categorical.from_codes(np.full(n, -1, dtype=np.int8), categories=cats), index=index
+        )
+    return pd.Series(pd.array(pa.nulls(n, pa.string()), dtype=STRING_DTYPE), index=index)
 
 
 def _all_str_or_na(s: pd.Series) -> bool:
