@@ -3,7 +3,8 @@
 * :class:`RecordingHandler` keeps every accepted message (envelope, bytes, Message-ID, time).
   With ``checkpoint=True`` the server advertises ``CHECKPOINT`` (RFC 1845) and remembers the
   ``TRANSID`` of completed transactions: a repeated transaction is acknowledged, not stored.
-* ``drop_rate`` makes a server drop that share of new connections (and of DATA commands).
+* ``drop_rate`` makes a server drop that share of new connections (and of DATA commands);
+  ``lose_reply_rate`` stores that share of messages, then closes without answering.
 * :class:`ScriptedHandler` answers by recipient local part: ``tempfail421`` (421, closes),
   ``greylist451`` (451 on the first try, then accepted), ``nouser550`` (550 user unknown).
 
@@ -50,6 +51,7 @@ class RecordingHandler:
     checkpoint: bool = False
     pipelining: bool = False
     drop_rate: float = 0.0
+    lose_reply_rate: float = 0.0
     seed: int = 0
     messages: list[Received] = field(default_factory=list)
     duplicates_ignored: int = 0
@@ -65,6 +67,9 @@ class RecordingHandler:
             hit = self.drop_rate > 0 and self._random.random() < self.drop_rate
             self.dropped += hit
             return hit
+
+    def _lose_reply(self) -> bool:  # called with self._lock held
+        return self.lose_reply_rate > 0 and self._random.random() < self.lose_reply_rate
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -87,6 +92,7 @@ class RecordingHandler:
                 return "250 2.0.0 transaction already completed"
             if transid:
                 self._transids.add(transid)
+            lose = self._lose_reply()
             msg = email.message_from_bytes(data)
             self.messages.append(
                 Received(
@@ -98,6 +104,9 @@ class RecordingHandler:
                     time.time(),
                 )
             )
+        if lose:  # accepted and stored, but the client never hears it
+            server.transport.close()
+            return "421 gone"
         return "250 2.0.0 OK queued"
 
     def message_ids(self) -> list[str]:

@@ -751,7 +751,7 @@ class _ChannelRun:
     def _completion(self, r: Any, res: SendResult) -> L.Completion:
         note = None
         if r["error_code"] == "IN_DOUBT" and res.status == "sent":
-            note = "resent after an in-doubt attempt (same idempotency key)"
+            note = L._RESENT
         handed = res.status == "sent" or res.outcome in ("hardbounce", "rejected", "optout")
         return L.Completion(
             int(r["rowid"]),

@@ -42,6 +42,9 @@ ROW_COLUMNS = (
 )
 
 
+_RESENT = "resent after an in-doubt attempt (same idempotency key)"
+
+
 @dataclass
 class Completion:
     """The final state of one row, written in a batch."""
@@ -321,7 +324,7 @@ def plan_recovery(rows: Sequence[Any], journal: dict[int, list[str]]) -> Recover
                     message_id=mid or None,
                     outcome=outcome or None,
                     error_code=code or None,
-                    error=error or None,
+                    error=error or (_RESENT if r["error_code"] == "IN_DOUBT" else None),
                     sent_at=r["claimed_at"] if status == "sent" or outcome else None,
                     attempts=int(r["attempts"]),
                 )
