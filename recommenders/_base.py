@@ -130,7 +130,8 @@ class Recommender:
         self.user_index_ = data.users
         self.item_index_ = data.items
         self.user_items_ = data.matrix
-        counts = np.diff(data.matrix.tocsc().indptr).astype(np.float64)
+        counts = np.bincount(data.matrix.indices, minlength=data.matrix.shape[1])
+        counts = counts.astype(np.float64)
         self.item_popularity_ = counts
         self.training_window_ = (data.first_timestamp, data.last_timestamp)
         self.n_interactions_ = int(data.n_interactions)

@@ -98,7 +98,10 @@ class InteractionMatrix:
         else:
             weights = np.ones(len(interactions), dtype=np.float64)
         matrix = sp.csr_matrix(
-            (weights.astype(np.float32), (user_codes, item_codes)),
+            (
+                weights.astype(np.float32),
+                (user_codes.astype(np.int32), item_codes.astype(np.int32)),
+            ),
             shape=(len(users), len(items)),
             dtype=np.float32,
         )
