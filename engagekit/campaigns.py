@@ -873,8 +873,6 @@ def _suppressed_set(
     return pc.unique(pc.utf8_lower(pc.utf8_trim_whitespace(arr)))
 
 
-_ASCII_LOWER = np.arange(256, dtype=np.uint8)
-_ASCII_LOWER[65:91] += 32
 _SPACE_BYTES = np.zeros(256, dtype=bool)
 _SPACE_BYTES[[9, 10, 11, 12, 13, 32]] = True
 
@@ -882,9 +880,9 @@ _SPACE_BYTES[[9, 10, 11, 12, 13, 32]] = True
 def _suppressed_rows(addr: pa.Array | pa.ChunkedArray, supp: pa.Array) -> np.ndarray:
     """Rows whose address, trimmed and lower-cased, is in ``supp`` (already normalized).
 
-    ASCII letters are lower-cased by a byte table over Arrow's buffer (no per-string work);
-    the rare addresses with non-ASCII characters or surrounding spaces go through
-    ``utf8_trim_whitespace`` / ``utf8_lower``.
+    ASCII letters are lower-cased by Arrow's ``ascii_lower``; the rare addresses with
+    non-ASCII characters or surrounding spaces go through ``utf8_trim_whitespace`` and
+    ``utf8_lower``.
     """
     if isinstance(addr, pa.ChunkedArray):
         addr = addr.combine_chunks()
@@ -893,13 +891,7 @@ def _suppressed_rows(addr: pa.Array | pa.ChunkedArray, supp: pa.Array) -> np.nda
     offsets = np.frombuffer(addr.buffers()[1], dtype=np.int64)[addr.offset : addr.offset + n + 1]
     data = addr.buffers()[2]
     raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
-    lowered = pa.Array.from_buffers(
-        pa.large_string(),
-        n,
-        [addr.buffers()[0], addr.buffers()[1], pa.py_buffer(_ASCII_LOWER[raw])],
-        null_count=addr.null_count,
-        offset=addr.offset,
-    )
+    lowered = pc.ascii_lower(addr)  # exact for ASCII; other rows are redone below
     hit = pc.fill_null(pc.is_in(lowered, value_set=supp), False).to_numpy(zero_copy_only=False)
     lengths = np.diff(offsets)
     filled = lengths > 0
