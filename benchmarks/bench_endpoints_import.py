@@ -68,8 +68,9 @@ def measure(kind: str, path: Path, repeat: int) -> dict[str, float]:
             [sys.executable, __file__, "--child", kind, str(path)],
             capture_output=True,
             text=True,
-            check=True,
         )
+        if done.returncode:
+            raise SystemExit(f"{kind} of {path} failed:\n{done.stderr}")
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
     return min(runs, key=lambda r: r["seconds"])
 
