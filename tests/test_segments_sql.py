@@ -182,7 +182,21 @@ segments = st.fixed_dictionaries(
                 "Include": _kinds,
                 "Groups": st.lists(
                     st.fixed_dictionaries(
-                        {"Type": _kinds, "Dimensions": st.lists(_dimensions, max_size=2)}
+                        {"Type": _kinds, "Dimensions": st.lists(_dimensions, max_size=2)},
+                        optional={
+                            "SourceSegments": st.lists(
+                                st.sampled_from(
+                                    [
+                                        {"Id": "base-de"},
+                                        {"Id": "base-email"},
+                                        {"Id": "base-de", "Version": 1},
+                                    ]
+                                ),
+                                min_size=1,
+                                max_size=2,
+                            ),
+                            "SourceType": _kinds,
+                        },
                     ),
                     max_size=2,
                 ),
@@ -199,16 +213,35 @@ def _valid(doc: dict) -> Segment | None:
         return None  # e.g. CONTAINS/INCLUSIVE on dates drawn for the date attribute
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.fixture(scope="module")
+def bases(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """A project with the base segments the random segments may start from or exclude."""
+    project = Project.create(tmp_path_factory.mktemp("bases") / "p", name="bases")
+    save_segment(project, segment("base-de").country("DE").build())
+    save_segment(project, segment("base-de").country("DE", "FR").build())  # version 2
+    save_segment(project, segment("base-email").channel("EMAIL").contains("tags", "a").build())
+    return project
+
+
+@settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(doc=segments, df=frames())
-def test_pandas_and_duckdb_select_the_same_ids(tmp_path_factory, doc: dict, df: pd.DataFrame):
+def test_pandas_and_duckdb_select_the_same_ids(
+    tmp_path_factory: pytest.TempPathFactory, bases: Project, doc: dict, df: pd.DataFrame
+) -> None:
     seg = _valid(doc)
     if seg is None:
         return
     path = tmp_path_factory.getbasetemp() / "prop.parquet"
     df.to_parquet(path)
-    got = set(df.loc[evaluate(seg, df, now=NOW).to_numpy(), "Id"])
-    sql = to_sql(seg, f"read_parquet('{path}')", select='e."Id"', now=NOW, columns=list(df.columns))
+    got = set(df.loc[evaluate(seg, df, now=NOW, project=bases).to_numpy(), "Id"])
+    sql = to_sql(
+        seg,
+        f"read_parquet('{path}')",
+        select='e."Id"',
+        now=NOW,
+        columns=list(df.columns),
+        project=bases,
+    )
     want = {row[0] for row in duckdb.sql(sql).fetchall()}
     assert got == want, sql
 
