@@ -211,3 +211,15 @@ def test_fast_engine_handles_unusual_columns_like_the_reference():
     fast = render_batch(None, t, eps)
     pd.testing.assert_frame_equal(fast, render_batch(None, t, eps, engine="rows"))
     assert fast["Body"].tolist()[0] == "x,y|1;2.5;|[p][]|p,"
+
+
+def test_silent_push_data_and_custom_json_payloads_render():
+    from engagekit.templates import CustomTemplate
+
+    eps = normalize_endpoints(pd.DataFrame({"Id": ["e1", "e2"], "Attributes.t": [["a"], ['x"y']]}))
+    push = PushTemplate(SilentPush=True, Data={"sku": "{{Attributes.t}}"})
+    assert render_batch(None, push, eps)["Data.sku"].tolist() == ["a", 'x"y']
+    custom = CustomTemplate(Payload={"id": "{{Id}}", "t": "{{Attributes.t}}"})
+    out = render_batch(None, custom, eps)
+    assert out["Payload"].iloc[0] == '{"id": "e1", "t": "a"}'
+    assert "not valid JSON" in out["render_error"].iloc[1]  # the quote breaks the JSON

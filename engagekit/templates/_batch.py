@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pandas.arrays import ArrowStringArray
 
 from engagekit.errors import TemplateError
 from engagekit.templates._compile import CompiledPart
@@ -73,11 +76,15 @@ def render_batch(
     index, positions, ids = endpoint_rows(plan, endpoints, only_scheduled=only_scheduled)
     parts = compiled_parts(template, name=name, version=version, partials=partials)
     n = len(index)
-    out: dict[str, np.ndarray] = {p: np.full(n, None, dtype=object) for p in parts}
     errors = np.full(n, None, dtype=object)
     unknown = positions == -1
     if unknown.any():
-        errors[unknown] = [f"endpoint {i!r} is not in the endpoints frame" for i in ids[unknown]]
+        errors[unknown] = [
+            "the plan row has no endpoint_id"
+            if pd.isna(i)
+            else f"endpoint {i!r} is not in the endpoints frame"
+            for i in ids[unknown]
+        ]
     take = np.flatnonzero(positions >= 0)
     rows = endpoints.iloc[positions[take]]
     rows = with_recommendations(rows, provider, recommender)
@@ -87,7 +94,8 @@ def render_batch(
     channel = channel_of(template)
     with pinned_now(now):
         if engine == "rows":
-            rendered, failed = _render_rows(parts, rows, defaults, row_ids_arr)
+            objects, failed = _render_rows(parts, rows, defaults, row_ids_arr)
+            rendered = {p: pa.array(v, type=pa.large_string()) for p, v in objects.items()}
         elif engine == "auto":
             from engagekit.templates._fast import render_fast
 
@@ -96,13 +104,19 @@ def render_batch(
             raise ValueError(f"engine must be 'auto' or 'rows', got {engine!r}")
     if limits is not None:
         _check_limits(channel, rendered, failed, limits, name, row_ids_arr)
-    for part, values in rendered.items():
-        values = values.copy()
-        values[failed != None] = None  # noqa: E711  (a failed message has no parts)
-        out[part][take] = values
+    ok = np.array([f is None for f in failed], dtype=bool)
+    # plan row -> rendered row (null where not rendered or failed): Arrow takes, no copies
+    # of the messages into Python strings
+    where = np.full(n, -1, np.int64)
+    where[take[ok]] = np.flatnonzero(ok)
+    indices = pa.array(where, mask=where < 0)
+    frame = pd.DataFrame(
+        {
+            p: pd.Series(ArrowStringArray(pa.chunked_array([v.take(indices)])), index=index)
+            for p, v in rendered.items()
+        }
+    )
     errors[take] = np.where(failed != None, failed, errors[take])  # noqa: E711
-    # object columns: copying gigabytes of HTML into Arrow strings would cost more than rendering
-    frame = pd.DataFrame({p: pd.Series(v, index=index, dtype=object) for p, v in out.items()})
     frame[ERROR_COLUMN] = pd.Series(errors, index=index, dtype="string")
     if channel == "SMS" and "Body" in frame:
         frame["Encoding"], frame["Segments"] = sms_columns(frame["Body"])
@@ -171,7 +185,7 @@ def _render_rows(
 
 def _check_limits(
     channel: str,
-    rendered: dict[str, np.ndarray],
+    rendered: dict[str, pa.Array],
     failed: np.ndarray,
     limits: ChannelLimits,
     name: str | None,
@@ -181,9 +195,10 @@ def _check_limits(
     for part, values in rendered.items():
         if (channel, part) not in LIMITED_PARTS:
             continue
-        codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+        encoded = pc.dictionary_encode(values)
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
         bad: dict[int, str] = {}
-        for k, text in enumerate(uniques):
+        for k, text in enumerate(encoded.dictionary.to_pylist()):
             try:
                 check_part(channel, part, text, limits=limits, template=name)
             except TemplateError as exc:

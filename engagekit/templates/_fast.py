@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -27,7 +26,9 @@ from engagekit.templates._context import (
     to_context_value,
 )
 
-Piece = str | np.ndarray
+#: a rendered piece for the selected rows: one string for all, or an Arrow array (one per row)
+Piece = str | pa.Array
+LS = pa.large_string()
 
 
 class _Failure(Exception):
@@ -164,13 +165,11 @@ class _PartEngine:
     # -- sequences -----------------------------------------------------------------------------
     def seq(self, nodes: list[P.Node], sel: np.ndarray) -> Piece:
         pieces: list[Piece] = []
-        buf: list[P.Node] = []  # consecutive fragments rendered together
         for node in nodes:
             if isinstance(node, P.Text):
                 pieces.append(node.value)
             else:
                 pieces.append(self.node(node, sel))
-        del buf
         return _join(pieces, len(sel))
 
     def node(self, node: P.Node, sel: np.ndarray) -> Piece:
@@ -200,7 +199,7 @@ class _PartEngine:
                 except _Failure as exc:
                     self.fail(sel[i : i + 1], str(exc))
                     out[i] = ""
-            return out
+            return pa.array(out, type=LS)
         cols = self.data.columns_for(reads)
         codes, reps = self.data.group(cols, sel)
         values = np.empty(len(reps), dtype=object)
@@ -210,9 +209,7 @@ class _PartEngine:
             except _Failure as exc:
                 self.fail(sel[codes == g], str(exc))
                 values[g] = ""
-        if len(values) == 1:
-            return values[0] if len(sel) else ""
-        return values[codes]
+        return _take(values, codes, len(sel))
 
     def slot(self, node: P.Mustache, sel: np.ndarray) -> Piece | None:
         """``{{path}}`` reading one column: resolve and print each distinct value directly."""
@@ -261,10 +258,8 @@ class _PartEngine:
             values[g] = prepare(value, True)
         if fallback:  # missing values: DefaultSubstitutions may apply, render normally
             part = self.grouped([node], reps[fallback])
-            values[fallback] = part
-        if len(values) == 1:
-            return values[0] if len(sel) else ""
-        return values[codes]
+            values[fallback] = part if isinstance(part, str) else part.to_pylist()
+        return _take(values, codes, len(sel))
 
     def conditional(self, node: P.Block, sel: np.ndarray) -> Piece:
         """Evaluate the condition per distinct input, then render each branch on its rows."""
@@ -276,16 +271,17 @@ class _PartEngine:
             test_nodes = [test]
             self.compiled._tests[id(node)] = test_nodes
         truth = self.grouped(test_nodes, sel)
-        flags = np.asarray(truth == "1") if isinstance(truth, np.ndarray) else None
-        if flags is None:
+        if isinstance(truth, str):
             branch = node.body if truth == "1" else (node.inverse or [])
             return self.seq(branch, sel)
-        out = np.empty(len(sel), dtype=object)
-        for mask, branch in ((flags, node.body), (~flags, node.inverse or [])):
-            if mask.any():
-                part = self.seq(branch, sel[mask])
-                out[mask] = part
-        return out
+        flags = pc.equal(truth, "1").to_numpy(zero_copy_only=False)
+        return _scatter(
+            len(sel),
+            [
+                (flags, lambda m: self.seq(node.body, sel[m])),
+                (~flags, lambda m: self.seq(node.inverse or [], sel[m])),
+            ],
+        )
 
     def each(self, node: P.Block, sel: np.ndarray) -> Piece | None:
         """``{{#each list}}`` over a list column: render the body once per distinct item."""
@@ -308,10 +304,8 @@ class _PartEngine:
         arr = pa.chunked_array(self.data.rows[col].array._pa_array).combine_chunks()  # type: ignore[attr-defined]
         arr = pc.list_slice(arr.take(pa.array(sel)), 0, C.EACH_LIMIT)
         lengths = pc.list_value_length(arr).fill_null(0).to_numpy(zero_copy_only=False)
-        out = np.empty(len(sel), dtype=object)
         empty = lengths == 0
-        if empty.any():
-            out[empty] = self.seq(node.inverse or [], sel[empty])
+        joined: Piece = ""
         if (~empty).any():
             flat = pc.list_flatten(arr)
             offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
@@ -343,14 +337,24 @@ class _PartEngine:
                 except _Failure as exc:
                     self.fail(sel[np.unique(parent[inverse == g])], str(exc))
                     items[g] = ""
-            per_item = pa.array(items[inverse], type=pa.large_string())
+            per_item = pa.array(items, type=LS).take(pa.array(inverse))
             joined = pc.binary_join(
                 pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), per_item),
-                pa.scalar("", pa.large_string()),
+                pa.scalar("", LS),
             )
-            full = joined.to_numpy(zero_copy_only=False)
-            out[~empty] = full[~empty]
-        return out
+        if not empty.any():
+            return joined
+        full = joined
+        return _scatter(
+            len(sel),
+            [
+                (empty, lambda m: self.seq(node.inverse or [], sel[m])),
+                (
+                    ~empty,
+                    lambda m: full.filter(pa.array(m)) if isinstance(full, pa.Array) else full,
+                ),
+            ],
+        )
 
 
 def _is_string_list(dtype: Any) -> bool:
@@ -371,22 +375,49 @@ def _key(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def _take(values: np.ndarray, codes: np.ndarray, n: int) -> Piece:
+    """Per-row pieces from one value per group."""
+    if len(values) == 1:
+        return values[0] if n else ""
+    return pa.array(values, type=LS).take(pa.array(codes))
+
+
+def _repeat(piece: Piece, n: int) -> pa.Array:
+    if isinstance(piece, str):
+        return pa.repeat(pa.scalar(piece, LS), n)
+    return piece
+
+
+def _scatter(n: int, branches: list[tuple[np.ndarray, Callable[[np.ndarray], Piece]]]) -> Piece:
+    """Rows split by masks, each rendered by its branch, put back in row order."""
+    used = [(m, render) for m, render in branches if m.any()]
+    if len(used) == 1:
+        return used[0][1](used[0][0])
+    order = np.concatenate([np.flatnonzero(m) for m, _ in used])
+    values = pa.concat_arrays([_repeat(render(m), int(m.sum())) for m, render in used])
+    inverse = np.empty(n, np.int64)
+    inverse[order] = np.arange(n)
+    return values.take(pa.array(inverse))
+
+
 def _join(pieces: list[Piece], n: int) -> Piece:
-    arrays = [p for p in pieces if isinstance(p, np.ndarray)]
-    if not arrays:
-        return "".join(pieces)  # type: ignore[arg-type]
     merged: list[Piece] = []
     for p in pieces:  # merge neighbouring constants
-        if isinstance(p, str) and merged and isinstance(merged[-1], str):
-            merged[-1] += p
-        elif not (isinstance(p, str) and not p):
-            merged.append(p)
+        if isinstance(p, str):
+            if not p:
+                continue
+            if merged and isinstance(merged[-1], str):
+                merged[-1] += p
+                continue
+        merged.append(p)
+    if not merged:
+        return ""
     if len(merged) == 1:
         return merged[0]
-    iters = [p if isinstance(p, np.ndarray) else repeat(p, n) for p in merged]
-    out = np.empty(n, dtype=object)
-    out[:] = list(map("".join, zip(*iters, strict=False)))
-    return out
+    if all(isinstance(p, str) for p in merged):
+        return "".join(merged)  # type: ignore[arg-type]
+    args = [pa.scalar(p, LS) if isinstance(p, str) else p for p in merged]
+    return pc.binary_join_element_wise(*args, pa.scalar("", LS))
 
 
 def render_fast(
@@ -394,19 +425,14 @@ def render_fast(
     rows: pd.DataFrame,
     defaults: Mapping[str, Any] | None,
     ids: np.ndarray,
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
+) -> tuple[dict[str, pa.Array], np.ndarray]:
     """Render every part for every row; returns (part -> values, first error per row)."""
     n = len(rows)
     failed = np.full(n, None, dtype=object)
     data = _Rows(rows, defaults)
     sel = np.arange(n)
-    rendered: dict[str, np.ndarray] = {}
+    rendered: dict[str, pa.Array] = {}
     for part, compiled in parts.items():
         engine = _PartEngine(compiled, data, failed, ids)
-        result = engine.seq(compiled.parsed.nodes, sel)
-        if isinstance(result, str):
-            arr = np.empty(n, dtype=object)
-            arr[:] = result
-            result = arr
-        rendered[part] = result
+        rendered[part] = _repeat(engine.seq(compiled.parsed.nodes, sel), n)
     return rendered, failed

@@ -197,7 +197,14 @@ def endpoint_rows(
     id_col = "endpoint_id" if "endpoint_id" in plan else "Id"
     wanted = plan[id_col].astype("string")
     ep_ids = endpoints["Id"].astype("string") if "Id" in endpoints else endpoints.index.astype(str)
-    positions = pd.Index(ep_ids).get_indexer(wanted)
+    index = pd.Index(ep_ids)
+    if not index.is_unique:  # a re-imported endpoint: the last row wins
+        index = index[~index.duplicated(keep="last")]
+        keep = np.flatnonzero(~pd.Index(ep_ids).duplicated(keep="last"))
+        positions = index.get_indexer(wanted)
+        positions = np.where(positions >= 0, keep[positions], -1)
+    else:
+        positions = index.get_indexer(wanted)
     if only_scheduled and "status" in plan:
         positions = np.where(
             plan["status"].astype("string").eq("scheduled").fillna(False).to_numpy(bool),
