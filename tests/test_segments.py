@@ -320,3 +320,17 @@ def test_evaluate_accepts_a_builder_a_dict_or_a_saved_name(project: Project) -> 
     assert list(as_builder) == list(as_dict) == list(as_name) == [True, False]
     with pytest.raises(DefinitionError, match="pass project="):
         evaluate("de", df)
+
+
+def test_any_index_and_plain_python_lists_work() -> None:
+    df = pd.DataFrame(
+        {
+            "Id": ["a", "b", "c"],
+            "Attributes.tags": [["x", "y"], None, ["y"]],  # object dtype, not normalized
+            "Metrics.visits": [1.0, 5.0, None],
+        },
+        index=[30, 10, 20],
+    )
+    got = evaluate(segment("s").attribute("tags", "y").metric("visits", "<", 3).build(), df)
+    assert list(got.index) == [30, 10, 20]
+    assert list(got) == [True, False, False]
