@@ -949,7 +949,7 @@ def _mark_limits(
         recent = ((created > day_ago) & (created <= now)).to_numpy(dtype=bool, na_value=False)
         uniq, inverse = np.unique(unit_keys(hist["user_unit"]), return_inverse=True)
         n_slots = len(uniq)
-        slot = pd.Index(uniq).get_indexer(ukeys)
+        slot = _key_index(uniq, ukeys)
 
     def per_unit(keep: np.ndarray) -> np.ndarray:
         counts = np.append(np.bincount(inverse[keep], minlength=n_slots), 0)
@@ -991,8 +991,28 @@ def _count_by_key(keys: np.ndarray, targets: np.ndarray) -> np.ndarray:
     if not len(keys) or not len(targets):
         return np.zeros(len(targets), dtype=np.int64)
     uniq, counts = np.unique(keys, return_counts=True)
-    idx = pd.Index(uniq).get_indexer(targets)
-    return np.append(counts, 0)[idx]
+    return np.append(counts, 0)[_key_index(uniq, targets)]
+
+
+_FILTER_BITS: Final = 24
+
+
+def _key_index(uniq: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Position of each target key in ``uniq`` (-1 when absent).
+
+    A bitmap of the keys' low 24 bits rules most targets out with one gather; only the rest
+    are probed in a hash table.
+    """
+    out = np.full(len(targets), -1, dtype=np.int64)
+    if not len(uniq) or not len(targets):
+        return out
+    mask = np.uint64((1 << _FILTER_BITS) - 1)
+    seen = np.zeros(1 << _FILTER_BITS, dtype=bool)
+    seen[(uniq & mask).astype(np.int64)] = True
+    maybe = np.flatnonzero(seen[(targets & mask).astype(np.int64)])
+    if len(maybe):
+        out[maybe] = pd.Index(uniq).get_indexer(targets[maybe])
+    return out
 
 
 def _rank_within_key(keys: np.ndarray, eligible: np.ndarray) -> np.ndarray:
