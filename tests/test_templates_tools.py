@@ -83,3 +83,16 @@ def test_cli_lists_shows_and_renders_templates(project, capsys, tmp_path):
     assert "Hi Ada" in capsys.readouterr().out
     assert main(["templates", "show", "nope", "--project", str(project.path)]) == 1
     assert "template 'nope' does not exist" in capsys.readouterr().err
+
+
+def test_cli_renders_for_an_endpoint_of_the_project(project, capsys, endpoints):
+    from engagekit.endpoints import write_endpoints
+
+    write_endpoints(project, endpoints)
+    t = EmailTemplate(Subject="Hi {{User.UserAttributes.FirstName}}", TextPart="{{Location.City}}")
+    save_template(project, "welcome", t)
+    args = ["templates", "render", "welcome", "-p", str(project.path), "--endpoint", "e3"]
+    assert main([*args, "--part", "Subject"]) == 0
+    assert capsys.readouterr().out.strip() == "Hi Grace"
+    assert main([*args[:-1], "e404"]) == 1
+    assert "not in the project's endpoints" in capsys.readouterr().err

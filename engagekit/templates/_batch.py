@@ -72,6 +72,9 @@ def render_batch(
     ``"scheduled"`` are left NA (``only_scheduled=False`` renders them too). A row that fails
     (a helper error, a channel limit) gets NA parts and the reason in ``render_error``. SMS
     templates add ``Encoding`` and ``Segments`` columns. ``{{now}}`` is pinned to ``now``.
+
+    Part columns are Arrow-backed ``string`` columns (NA where not rendered). ``engine="rows"``
+    renders row by row with pybars3 (the reference the fast engine is tested against).
     """
     index, positions, ids = endpoint_rows(plan, endpoints, only_scheduled=only_scheduled)
     parts = compiled_parts(template, name=name, version=version, partials=partials)
