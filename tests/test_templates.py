@@ -339,3 +339,19 @@ def test_docstring_examples_run():
 
     for module in (T, _analysis, _context, _models, limits, recommendations, T.helpers):
         assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0, module.__name__
+
+
+def test_the_pybars3_gaps_engagekit_closes_exist_in_plain_pybars3():
+    """If a pybars3 release fixes one of these, the workaround can go."""
+    import pybars
+
+    plain = pybars.Compiler()
+    chain = plain.compile("{{#if a}}A{{else if b}}B{{else}}C{{/if}}")
+    assert chain({"a": False, "b": True}) == "C"  # the wrong branch, silently
+    for source in ('{{h s="x"}}', '{{#* inline "n"}}x{{/inline}}', "{{#a.b}}x{{/a.b}}"):
+        with pytest.raises(pybars.PybarsError):
+            plain.compile(source)
+    with pytest.raises(TypeError):
+        plain.compile("{{> p}}")({}, partials={"p": "a string partial"})
+    assert plain.compile("{{l}}")({"l": ["a", "b"]}) == "[&#x27;a&#x27;, &#x27;b&#x27;]"
+    assert plain.compile("{{#each l}}x{{/each}}")({"l": list(range(20))}) == "x" * 20
