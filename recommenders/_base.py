@@ -357,9 +357,12 @@ class Recommender:
             parts.append(self.user_items_[rows])
         if per_id is not None:
             parts.append(per_id[qpos])
-        excluded = sp.csr_matrix((len(rows), self.n_items_), dtype=np.float32)
-        for part in parts:
-            excluded = excluded + abs(part.astype(np.float32))
+        excluded = sp.csr_matrix((len(rows), self.n_items_), dtype=np.int8)
+        for part in parts:  # union of the sparsity patterns
+            pattern = sp.csr_matrix(
+                (np.ones(part.nnz, dtype=np.int8), part.indices, part.indptr), shape=part.shape
+            )
+            excluded = pattern if excluded.nnz == 0 else (excluded + pattern).astype(bool)
         depth = np.minimum(k + np.diff(excluded.indptr), len(ranking))
         out_q, out_i = [], []
         order = np.argsort(depth, kind="stable")  # similar depths share a block
@@ -367,7 +370,7 @@ class Recommender:
         while start < len(order):
             widths = depth[order[start:]]  # ascending: the block's last row is its widest
             cells = np.arange(1, len(widths) + 1) * np.maximum(widths, 1)
-            step = max(1, int(np.searchsorted(cells, _TARGET_CELLS, side="right")))
+            step = max(1, int(np.searchsorted(cells, _TARGET_CELLS // 4, side="right")))
             idx = order[start : start + step]
             width = int(depth[idx].max())
             sub = excluded[idx]
@@ -376,12 +379,11 @@ class Recommender:
             inside = (ranks >= 0) & (ranks < width)
             taken = np.zeros((len(idx), width), dtype=bool)
             taken[row_of[inside], ranks[inside]] = True
-            free_r, free_c = np.nonzero(~taken)
-            first = np.searchsorted(free_r, np.arange(len(idx)))
-            nth = np.arange(len(free_r)) - first[free_r]
-            pick = nth < k
-            out_q.append(qpos[idx][free_r[pick]])
-            out_i.append(ranking[free_c[pick]])
+            free = ~taken
+            free &= np.cumsum(free, axis=1, dtype=np.int32) <= k  # the first k free places
+            free_r, free_c = np.nonzero(free)
+            out_q.append(qpos[idx][free_r])
+            out_i.append(ranking[free_c])
             start += len(idx)
         q = np.concatenate(out_q)
         items = np.concatenate(out_i)
