@@ -101,8 +101,19 @@ def as_string(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
             arr = pc.strftime(arr, "%Y-%m-%dT%H:%M:%S.%fZ" if arr.type.tz else "%Y-%m-%dT%H:%M:%S")
         else:
             arr = arr.cast(pa.string())
-    arr = pc.ascii_trim_whitespace(arr)
-    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+    if len(arr) == 0:
+        return arr
+    # trim only when some value starts or ends with whitespace (checking is cheaper than copying)
+    edges = pc.or_(
+        pc.ascii_is_space(pc.utf8_slice_codeunits(arr, 0, 1)),
+        pc.ascii_is_space(pc.utf8_slice_codeunits(arr, -1, None)),
+    )
+    if pc.any(edges).as_py():
+        arr = pc.ascii_trim_whitespace(arr)
+    empty = pc.equal(pc.binary_length(arr), 0)
+    if pc.any(empty).as_py():
+        arr = pc.if_else(empty, pa.scalar(None, pa.string()), arr)
+    return arr
 
 
 def check_length(name: str, arr: pa.Array, limit: int, problems: Problems) -> pa.Array:

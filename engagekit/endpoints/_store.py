@@ -28,7 +28,6 @@ from engagekit.endpoints._rules import MAX_ENDPOINTS_PER_USER, np_bool
 from engagekit.endpoints._schema import normalize_endpoints
 from engagekit.endpoints._validate import Context, raw_record, validate
 from engagekit.errors import EngagekitError, ImportFileError
-from engagekit.store import ENDPOINTS_FILE
 
 if TYPE_CHECKING:
     from engagekit.project import Project
@@ -108,7 +107,7 @@ def write_endpoints(project: Project, df: pd.DataFrame) -> Path:
     table = frame_to_table(df)
     _check_ids(table)
     with project.store.lock(_LOCK):
-        return project.store.write_table(ENDPOINTS_FILE, to_storage(table))
+        return _write_table(project, table)
 
 
 def _check_ids(table: pa.Table) -> None:
@@ -126,8 +125,25 @@ def _check_ids(table: pa.Table) -> None:
         )
 
 
-def _write_table(project: Project, table: pa.Table) -> None:
-    project.store.write_table(ENDPOINTS_FILE, to_storage(table))
+def _write_table(project: Project, table: pa.Table) -> Path:
+    """Replace the snapshot atomically (temporary file, fsync, rename), as
+    :meth:`Store.write_table` does, but dictionary-encoding only the categorical columns:
+    trying dictionaries on unique strings (Id, Address) costs a third of the write."""
+    import pyarrow.parquet as pq
+
+    table = to_storage(table)
+    path = project.store.endpoints_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    dictionary = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
+    try:
+        pq.write_table(table, tmp, compression="zstd", use_dictionary=dictionary or False)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 # -- import ------------------------------------------------------------------------------------
