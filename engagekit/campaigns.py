@@ -12,11 +12,28 @@ Plan columns (see the contract in the README): ``run_id``, ``campaign``, ``campa
 (UTC), ``timezone``, ``status`` (``scheduled`` | ``excluded``), ``reason`` (NA when scheduled),
 ``step``. Low-cardinality text columns are categoricals of strings.
 
-Exclusion reasons, first match wins (:data:`REASONS`): OPTED_OUT, INACTIVE, NO_ADDRESS,
-SUPPRESSED, OUTSIDE_SCHEDULE, TOTAL_LIMIT, DAILY_LIMIT, USER_CAMPAIGN_LIMIT, USER_DAILY_LIMIT,
-QUIET_TIME, HOLDOUT. Holdout rows that would have been eligible carry HOLDOUT; ineligible ones
-carry their own reason (still ``holdout=True``), so the control group is comparable to the
-treated group.
+Exclusion reasons, first match wins (:data:`REASONS`):
+
+=====================  ============================================================
+OPTED_OUT              ``OptOut`` is ``ALL``
+INACTIVE               ``EndpointStatus`` is ``INACTIVE``
+NO_ADDRESS             no address (empty or blank) for the channel
+SUPPRESSED             the address (trimmed, lower-cased) is on the suppression list
+OUTSIDE_SCHEDULE       the local-time wave falls after the schedule's ``EndTime``
+LOCAL_TIME_PASSED      the local-time wave was already over when the run was planned
+QUIET_TIME             due inside quiet time (``QuietTimeMode`` SKIP, Pinpoint's rule)
+TOTAL_LIMIT            ``Limits.Total`` messages of this campaign already targeted it
+DAILY_LIMIT            ``Limits.Daily`` messages of this campaign in the last 24 h
+USER_CAMPAIGN_LIMIT    the project's ``max_per_user_per_campaign`` for the user
+USER_DAILY_LIMIT       the project's ``max_per_user_per_day`` for the user (all campaigns)
+HOLDOUT                in the control group (and otherwise eligible)
+=====================  ============================================================
+
+Limits count every ledger row that was targeted — pending, sent *or failed* (Pinpoint's
+rule) — except rows of the run being planned, so a rerun gives the same plan. Holdout rows
+that would have been eligible carry HOLDOUT; ineligible ones carry their own reason (still
+``holdout=True``), so the control group compares with the treated group like for like.
+Endpoints of other channels than the campaign's are not part of its audience.
 
 >>> import pandas as pd
 >>> from engagekit.campaigns import Campaign, plan_campaign
