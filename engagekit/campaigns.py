@@ -79,6 +79,7 @@ from engagekit.schedules import (
     quiet_instant,
     quiet_time_adjust,
     to_utc,
+    zone,
 )
 
 KIND: Final = "campaign"
@@ -661,6 +662,8 @@ def plan_campaign(
         raw_m = np.empty((len(campaign.treatments), n_zones), dtype="int64")
         adj_m = np.empty_like(raw_m)
         quiet_m = np.zeros_like(raw_m, dtype=bool)
+        late_raw_m = np.zeros_like(raw_m, dtype=bool)
+        late_adj_m = np.zeros_like(raw_m, dtype=bool)
         local = np.zeros(len(campaign.treatments), dtype=bool)
         for t in range(len(campaign.treatments)):
             sched = campaign.treatment_schedule(t)
@@ -674,16 +677,24 @@ def plan_campaign(
                 raw_m[t, z] = at.value // 1000
                 adj_m[t, z] = moved.value // 1000
                 quiet_m[t, z] = q
+                late_raw_m[t, z] = _after_end(sched, at, name)
+                late_adj_m[t, z] = _after_end(sched, moved, name)
         flat = treatment_no.astype(np.int64) * n_zones + zones.codes
-        raw_values = raw_m.reshape(-1)[flat].astype("datetime64[us]")
-        due_values = adj_m.reshape(-1)[flat].astype("datetime64[us]")
-        in_quiet = quiet_m.reshape(-1)[flat]
+        raw_values = raw_m.reshape(-1)[flat].view("datetime64[us]")
+        due_values = adj_m.reshape(-1)[flat].view("datetime64[us]")
+        in_quiet = quiet_m.reshape(-1)[flat] & has_zone
+        late = np.where(in_quiet, late_adj_m.reshape(-1)[flat], late_raw_m.reshape(-1)[flat])
         # a local-time wave already over when the run is planned is not sent late
         cutoff = np.datetime64((now_ts - LOCAL_TIME_GRACE).tz_localize(None), "us")
         passed = local[treatment_no] & (raw_values < cutoff)
     # Pinpoint applies quiet time only to endpoints with a valid Demographic.Timezone
     in_quiet = in_quiet & has_zone
     due_values = np.where(in_quiet, due_values, raw_values)
+    if event_due is not None:
+        end = schedule.end
+        late = np.zeros(n, dtype=bool) if end is None else (
+            due_values > np.datetime64(end.tz_localize(None), "us")
+        )  # fmt: skip
 
     # -- eligibility -------------------------------------------------------------------------
     reason = np.zeros(n, dtype=np.int8)  # 0 = none; k = REASONS[k - 1]
@@ -700,9 +711,7 @@ def plan_campaign(
     supp = _suppressed_set(suppressed)
     if supp is not None and len(supp):
         mark("SUPPRESSED", _suppressed_rows(addr, supp))
-    end = schedule.end
-    if end is not None:
-        mark("OUTSIDE_SCHEDULE", due_values > np.datetime64(end.tz_localize(None), "us"))
+    mark("OUTSIDE_SCHEDULE", late)
     mark("LOCAL_TIME_PASSED", passed)
     if schedule.quiet_time_mode == "SKIP":
         mark("QUIET_TIME", in_quiet)
@@ -794,6 +803,21 @@ def _treatment_occurrence(
             kind=KIND,
         )
     return found
+
+
+def _after_end(schedule: Schedule, due: pd.Timestamp, zone_name: str) -> bool:
+    """Whether ``due`` is past the schedule's EndTime — in the recipient's wall-clock time when
+    the schedule uses local time (Pinpoint: start and end are then local)."""
+    if schedule.end_time is None:
+        return False
+    if not schedule.is_local_time:
+        end = schedule.end
+        return end is not None and due > end
+    end_wall = schedule.end_time
+    if end_wall.tzinfo is not None:
+        end_wall = end_wall.astimezone(schedule.tz).replace(tzinfo=None)
+    local_wall = due.tz_convert(zone(zone_name)).to_pydatetime().replace(tzinfo=None)
+    return local_wall > end_wall
 
 
 def default_run_id(campaign: Campaign, occurrence: pd.Timestamp) -> str:

@@ -260,15 +260,20 @@ def test_a_b_treatments_may_differ_in_schedule():
     ]
 
 
-def test_schedule_end_excludes_local_waves_after_it():
+def test_schedule_end_is_local_time_for_local_schedules_and_catches_deferred_messages():
     eps = _endpoints([{"Id": "la", "Address": "l@example.com",
                        "Demographic.Timezone": "America/Los_Angeles"},
                       {"Id": "berlin", "Address": "b@example.com"}])  # fmt: skip
-    sched = {"StartTime": "2026-11-02T09:00:00", "EndTime": "2026-11-02T12:00:00",
+    # local time: 09:00 is before the 12:00 end in every zone, so nobody is outside
+    local = {"StartTime": "2026-11-02T09:00:00", "EndTime": "2026-11-02T12:00:00",
              "Frequency": "ONCE", "IsLocalTime": True, "Timezone": "UTC"}  # fmt: skip
-    plan = plan_campaign(_campaign(Schedule=sched), eps, "2026-11-01T00:00Z", audience="all")
-    assert _reason_of(plan, "la") == "OUTSIDE_SCHEDULE"
-    assert _reason_of(plan, "berlin") is None
+    plan = plan_campaign(_campaign(Schedule=local), eps, "2026-11-01T00:00Z", audience="all")
+    assert plan["reason"].isna().all()
+    # a message deferred past quiet time lands after the end: it is not sent
+    deferred = local | {"StartTime": "2026-11-02T06:30:00", "QuietTimeMode": "DEFER",
+                        "QuietTime": {"Start": "22:00", "End": "12:30"}}  # fmt: skip
+    plan = plan_campaign(_campaign(Schedule=deferred), eps, "2026-11-01T00:00Z", audience="all")
+    assert [_reason_of(plan, e) for e in ("la", "berlin")] == ["OUTSIDE_SCHEDULE"] * 2
 
 
 def test_event_triggered_campaign_plans_matching_endpoints_at_their_event_time():
