@@ -149,6 +149,9 @@ class Channel:
     def send_batch(self, messages: Sequence[Message]) -> list[SendResult]:
         raise NotImplementedError
 
+    def open(self) -> None:
+        """Connect ahead of the first message (so pacing is not skewed by connection setup)."""
+
     def close(self) -> None:
         """Release connections (called once at the end of a delivery)."""
 

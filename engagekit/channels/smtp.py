@@ -142,6 +142,21 @@ class SMTPChannel(Channel):
             _login(conn, user, os.environ.get(s["password_env"], ""))
         return conn
 
+    def open(self) -> None:
+        """Open every connection now (in parallel); failures are left to the send path."""
+
+        def connect(slot: int) -> None:
+            if self._conns[slot] is None:
+                with contextlib.suppress(smtplib.SMTPException, OSError):
+                    self._conns[slot] = self._connect()
+
+        if self.connections == 1:
+            connect(0)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.connections, thread_name_prefix="smtp")
+        list(self._pool.map(connect, range(self.connections)))
+
     def _drop(self, slot: int) -> None:
         conn = self._conns[slot]
         self._conns[slot] = None

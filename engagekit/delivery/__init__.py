@@ -210,6 +210,8 @@ def deliver(
     events: bool = True,
     event_flush: int = 10_000,
     on_batch: Callable[[DeliveryReport], None] | None = None,
+    workers: int = 1,
+    _reserved: bool = False,
 ) -> DeliveryReport:
     """Send the plan's scheduled rows once; resumable (see the module docstring).
 
@@ -222,18 +224,23 @@ def deliver(
     every other process delivering the same campaign. Transient failures (throttling, timeouts,
     dropped connections, 4xx) are retried up to ``max_attempts`` with exponential backoff and
     full jitter (``retry_base * 2**k`` capped at ``retry_cap`` seconds).
+
+    ``workers > 1`` starts that many processes in all (this one included) that claim batches
+    from the same ledger; ``render`` must then be picklable and ``channel`` a name. Any number of
+    independent processes (two notebooks, a cron job) may also deliver the same plan at once.
     """
+    if workers > 1:
+        return _deliver_parallel(
+            project, plan, workers=workers, channel=channel, now=now, render=render,
+            batch_size=batch_size, messages_per_second=messages_per_second,
+            max_attempts=max_attempts, retry_base=retry_base, retry_cap=retry_cap,
+            in_doubt=in_doubt, progress=progress, events=events, event_flush=event_flush,
+            on_batch=on_batch,
+        )  # fmt: skip
     started = time.perf_counter()
     _check_plan(plan)
     store = project.store
-    sched = plan
-    if "status" in plan:
-        sched = sched[sched["status"].astype("string").fillna("scheduled") == "scheduled"]
-    if "holdout" in sched:
-        sched = sched[~sched["holdout"].fillna(False).astype(bool)]
-    if "treatment_id" in sched:
-        sched = sched[sched["treatment_id"].astype("string") != "holdout"]
-    sched = sched.reset_index(drop=True)
+    sched = _sendable(plan)
     run_ids = sorted(sched["run_id"].astype(str).unique()) if len(sched) else []
     report = DeliveryReport(run_ids=run_ids, channels=[], planned=len(sched))
     if sched.empty:
@@ -246,7 +253,8 @@ def deliver(
     ctypes = sched["channel_type"].astype(str) if "channel_type" in sched else None
     step = sched["step"].astype(str) if "step" in sched else pd.Series("send", index=sched.index)
     rows = _ledger_rows(sched, step, ctypes, ch_of_type)
-    L.reserve(store, rows)
+    if not _reserved:
+        L.reserve(store, rows)
     key_to_pos = {
         (r[0], r[1], r[2]): i for i, r in enumerate(rows)
     }  # (run, endpoint, step) -> sched position
@@ -265,6 +273,7 @@ def deliver(
             _recover(store, worker, run_ids, report, resend=in_doubt == "resend")
             ch = next(c for c in routes.values() if c.name == name)
             ch.journal = worker
+            ch.open()
             pacer = Pacer(
                 store,
                 [Bucket(f"channel:{name}", ch.max_send_rate), Bucket(f"campaign:{campaign}", rate)],
@@ -273,7 +282,7 @@ def deliver(
                 project, ch, worker, pacer, render, sched, key_to_pos, opted_out, report,
                 max_attempts=max_attempts, retry_base=retry_base, retry_cap=retry_cap,
                 in_doubt=in_doubt, bar=bar, events=events, event_flush=event_flush,
-                on_batch=on_batch,
+                on_batch=on_batch, shared_progress=_reserved,
             )  # fmt: skip
             run.execute(run_ids, batch_size, cutoff)
         if events:
@@ -289,6 +298,65 @@ def deliver(
     report.deferred = _count_pending(store, run_ids)
     report.elapsed = time.perf_counter() - started
     return report
+
+
+def _deliver_parallel(project: Any, plan: pd.DataFrame, *, workers: int, **kwargs: Any) -> Any:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if isinstance(kwargs.get("channel"), Channel):
+        raise DeliveryError("with workers > 1 pass the channel by name, not as an instance")
+    if kwargs.get("render") is None:
+        kwargs["render"] = TemplateRenderer(project)
+    _check_plan(plan)
+    started = time.perf_counter()
+    deliver_reserve(project, plan, channel=kwargs.get("channel"))  # once, workers only claim
+    child_kwargs = dict(kwargs, progress=False, on_batch=None, _reserved=True)
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers - 1, mp_context=ctx) as pool:
+        futures = [
+            pool.submit(_worker_main, str(project.path), plan, child_kwargs)
+            for _ in range(workers - 1)
+        ]
+        report = deliver(project, plan, **dict(kwargs, _reserved=True))
+        for f in futures:
+            report.merge(f.result())
+    report.deferred = _count_pending(project.store, report.run_ids)
+    report.elapsed = time.perf_counter() - started
+    return report
+
+
+def _worker_main(project_path: str, plan: pd.DataFrame, kwargs: dict[str, Any]) -> Any:
+    from engagekit.project import Project
+
+    return deliver(Project.open(project_path), plan, **kwargs)
+
+
+def deliver_reserve(project: Any, plan: pd.DataFrame, *, channel: Any = None) -> int:
+    """Write the plan's sendable rows to the ledger as ``pending`` (what deliver does first)."""
+    sched = _sendable(plan)
+    if sched.empty:
+        return 0
+    routes = _route(project, sched, channel)
+    ch_of_type = {ct: ch.name for ct, ch in routes.items()}
+    for ch in {id(c): c for c in routes.values()}.values():
+        ch.close()
+    step = sched["step"].astype(str) if "step" in sched else pd.Series("send", index=sched.index)
+    return L.reserve(
+        project.store, _ledger_rows(sched, step, sched["channel_type"].astype(str), ch_of_type)
+    )
+
+
+def _sendable(plan: pd.DataFrame) -> pd.DataFrame:
+    """Rows with status scheduled, never holdouts, renumbered 0..n-1."""
+    sched = plan
+    if "status" in plan:
+        sched = sched[sched["status"].astype("string").fillna("scheduled") == "scheduled"]
+    if "holdout" in sched:
+        sched = sched[~sched["holdout"].fillna(False).astype(bool)]
+    if "treatment_id" in sched:
+        sched = sched[sched["treatment_id"].astype("string") != "holdout"]
+    return sched.reset_index(drop=True)
 
 
 def _check_plan(plan: pd.DataFrame) -> None:
@@ -511,6 +579,7 @@ class _ChannelRun:
         events: bool,
         event_flush: int,
         on_batch: Callable[[DeliveryReport], None] | None,
+        shared_progress: bool = False,
     ) -> None:
         self.project, self.store, self.ch, self.worker = project, project.store, ch, worker
         self.pacer, self.render, self.sched, self.key_to_pos = pacer, render, sched, key_to_pos
@@ -518,11 +587,17 @@ class _ChannelRun:
         self.max_attempts, self.retry_base, self.retry_cap = max_attempts, retry_base, retry_cap
         self.in_doubt, self.bar, self.events, self.event_flush = in_doubt, bar, events, event_flush
         self.on_batch = on_batch
+        self.shared_progress = shared_progress
+        self.run_ids: Sequence[str] = ()
         self._unflushed: list[int] = []
         self._token_key: bytes | None = None
+        self._unsub = bool(
+            ch.settings.get("unsubscribe_url") or ch.settings.get("unsubscribe_mailto")
+        )
 
     def execute(self, run_ids: Sequence[str], batch_size: int, cutoff: str) -> None:
         ch = self.ch
+        self.run_ids = run_ids
         quota = ch.max_24_hour_send
         while True:
             since = (datetime.now(UTC) - timedelta(hours=24)).isoformat(timespec="microseconds")
@@ -600,7 +675,11 @@ class _ChannelRun:
                 rep.skipped += 1
             rep.outcomes[c.outcome or c.error_code or c.status] += 1
         if self.bar is not None:
-            self.bar.update(len(done))
+            if self.shared_progress:  # other processes complete rows too
+                left = _count_pending(self.store, self.run_ids)
+                self.bar.update(max(0, self.bar.total - left - self.bar.n))
+            else:
+                self.bar.update(len(done))
             elapsed = self.bar.format_dict.get("elapsed") or 0
             self.bar.set_postfix(
                 sent=rep.sent, failed=rep.failed,
@@ -636,23 +715,20 @@ class _ChannelRun:
             raise
         except Exception as exc:
             parts = pd.DataFrame({"render_error": str(exc)}, index=batch.index)
-        errors = (
-            parts["render_error"].reindex(batch.index)
-            if "render_error" in parts
-            else pd.Series(pd.NA, index=batch.index)
-        )
+        parts = parts.reindex(batch.index)
+        errors = parts["render_error"].tolist() if "render_error" in parts else [None] * len(batch)
         part_cols = [c for c in parts.columns if c != "render_error"]
-        records = parts[part_cols].reindex(batch.index).to_dict("index") if part_cols else {}
+        values = [parts[c].tolist() for c in part_cols]
         messages, failed = [], []
-        for r, idx in zip(rows, batch.index, strict=True):
-            err = errors.loc[idx]
+        for i, r in enumerate(rows):
+            err = errors[i]
             if isinstance(err, str) and err:
                 failed.append(L.Completion(
                     int(r["rowid"]), "failed", outcome="rendering_failure",
                     error_code="RENDERING_FAILURE", error=err[:1000],
                     attempts=int(r["attempts"])))  # fmt: skip
                 continue
-            rec = records.get(idx, {})
+            rec = {c: v[i] for c, v in zip(part_cols, values, strict=True)}
             messages.append(
                 Message(
                     run_id=r["run_id"],
@@ -665,7 +741,9 @@ class _ChannelRun:
                     user_id=r["user_id"] or "",
                     parts={k: str(v) for k, v in rec.items() if isinstance(v, str)},
                     idempotency_key=r["idempotency_key"],
-                    unsubscribe={"token": self._unsubscribe_token(r["endpoint_id"])},
+                    unsubscribe=(
+                        {"token": self._unsubscribe_token(r["endpoint_id"])} if self._unsub else {}
+                    ),
                     ledger_id=int(r["rowid"]),
                 )
             )

@@ -80,59 +80,63 @@ def campaign_send_status(status: str, code: str | None) -> str:
 
 
 def ledger_events(rows: Iterable[Mapping[str, Any]], now: pd.Timestamp) -> pd.DataFrame:
-    """Events (the contract's flat columns) for completed ledger rows (dicts or sqlite Rows)."""
-    out: list[dict[str, Any]] = []
-    arrival = now
+    """Events (the contract's flat columns) for completed ledger rows (dicts or sqlite Rows).
+
+    ``attributes`` and ``metrics`` are Arrow map columns, so the lake ingests them vectorized.
+    """
+    cols: dict[str, list[Any]] = {c: [] for c in EVENT_COLUMNS}
+    types_cache: dict[tuple[Any, ...], list[str]] = {}
     for r in rows:
         run_id, endpoint_id, step = r["run_id"], r["endpoint_id"], r["step"]
         status, outcome, code = r["status"], r["outcome"], r["error_code"]
         ctype = r["channel_type"] or "EMAIL"
-        sent = pd.Timestamp(r["sent_at"] or r["updated_at"])
-        claimed = pd.Timestamp(r["claimed_at"] or r["updated_at"])
-        base = {
-            "endpoint_id": endpoint_id,
-            "user_id": r["user_id"],
-            "session_id": None,
-            "app_id": None,
-            "channel_type": ctype,
-            "campaign_id": r["campaign"],
-            "run_id": run_id,
-            "treatment_id": r["treatment"],
-            "journey_id": None,
-            "arrival_timestamp": arrival,
-        }
-        attrs = {"channel": r["channel"] or "", "step": step}
+        key = (ctype, status, outcome, code)
+        etypes = types_cache.get(key)
+        if etypes is None:
+            etypes = types_cache[key] = ["_campaign.send", *event_types(*key)]
+        sent = r["sent_at"] or r["updated_at"]
+        claimed = r["claimed_at"] or r["updated_at"]
+        attrs = [("channel", r["channel"] or ""), ("step", step)]
         if r["message_id"]:
-            attrs["message_id"] = r["message_id"]
+            attrs.append(("message_id", r["message_id"]))
         if code:
-            attrs["error_code"] = code
+            attrs.append(("error_code", code))
         if outcome:
-            attrs["outcome"] = outcome
-        metrics = {"cost": float(r["cost"])} if r["cost"] else {}
-        out.append(
-            base
-            | {
-                "event_id": event_id(run_id, endpoint_id, step, "_campaign.send"),
-                "event_type": "_campaign.send",
-                "event_timestamp": claimed,
-                "attributes": attrs | {"campaign_send_status": campaign_send_status(status, code)},
-                "metrics": metrics,
-            }
-        )
-        for etype in event_types(ctype, status, outcome, code):
-            out.append(
-                base
-                | {
-                    "event_id": event_id(run_id, endpoint_id, step, etype),
-                    "event_type": etype,
-                    "event_timestamp": sent,
-                    "attributes": attrs,
-                    "metrics": metrics,
-                }
+            attrs.append(("outcome", outcome))
+        metrics = [("cost", float(r["cost"]))] if r["cost"] else []
+        for etype in etypes:
+            first = etype == "_campaign.send"
+            cols["event_id"].append(event_id(run_id, endpoint_id, step, etype))
+            cols["event_type"].append(etype)
+            cols["event_timestamp"].append(claimed if first else sent)
+            cols["endpoint_id"].append(endpoint_id)
+            cols["user_id"].append(r["user_id"])
+            cols["channel_type"].append(ctype)
+            cols["campaign_id"].append(r["campaign"])
+            cols["run_id"].append(run_id)
+            cols["treatment_id"].append(r["treatment"])
+            cols["attributes"].append(
+                [*attrs, ("campaign_send_status", campaign_send_status(status, code))]
+                if first
+                else attrs
             )
-    frame = pd.DataFrame(out, columns=list(EVENT_COLUMNS))
+            cols["metrics"].append(metrics)
+    n = len(cols["event_id"])
+    data: dict[str, Any] = {}
+    for name in EVENT_COLUMNS:
+        if name in ("attributes", "metrics"):
+            typ = pa.map_(pa.string(), pa.string() if name == "attributes" else pa.float64())
+            data[name] = pd.arrays.ArrowExtensionArray(pa.array(cols[name], type=typ))
+        elif name in ("event_timestamp", "arrival_timestamp"):
+            values = cols[name] if name == "event_timestamp" else [now] * n
+            data[name] = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
+        elif name in ("session_id", "app_id", "journey_id"):
+            data[name] = pd.Series([None] * n, dtype="string")
+        else:
+            data[name] = pd.Series(cols[name], dtype="string")
+    frame = pd.DataFrame(data)
     for col in ("event_timestamp", "arrival_timestamp"):
-        frame[col] = pd.to_datetime(frame[col], utc=True).astype("datetime64[us, UTC]")
+        frame[col] = frame[col].astype("datetime64[us, UTC]")
     return frame
 
 
@@ -182,14 +186,7 @@ def _write_lake(root: Any, events: pd.DataFrame) -> int:
     for hour, part in events.groupby(hours, sort=True):
         folder = root / f"{hour:%Y/%m/%d/%H}"
         folder.mkdir(parents=True, exist_ok=True)
-        table = pa.Table.from_pylist(
-            [
-                {**row, "attributes": list(row["attributes"].items()),
-                 "metrics": list(row["metrics"].items())}
-                for row in part.to_dict("records")
-            ],
-            schema=_SCHEMA,
-        )  # fmt: skip
+        table = pa.Table.from_pandas(part, schema=_SCHEMA, preserve_index=False)
         tmp = folder / f".delivery-{token}.parquet.tmp"
         pq.write_table(table, tmp)
         tmp.rename(folder / f"delivery-{token}.parquet")
