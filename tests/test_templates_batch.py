@@ -223,3 +223,14 @@ def test_silent_push_data_and_custom_json_payloads_render():
     out = render_batch(None, custom, eps)
     assert out["Payload"].iloc[0] == '{"id": "e1", "t": "a"}'
     assert "not valid JSON" in out["render_error"].iloc[1]  # the quote breaks the JSON
+
+
+def test_push_payload_over_4kb_fails_and_tilde_triple_stash_parses():
+    eps = normalize_endpoints(
+        pd.DataFrame({"Id": ["e1", "e2"], "Attributes.d": [["s"], ["x" * 5000]]})
+    )
+    t = PushTemplate(Title="t", Body="b", Data={"blob": "{{~{Attributes.d}~}}"})
+    out = render_batch(None, t, eps)
+    assert out["Data.blob"].iloc[0] == "s"
+    assert "push payload is about 50" in out["render_error"].iloc[1]
+    assert render("a {{~{x}~}} b", {"x": "<i>"}) == "a<i>b"

@@ -107,6 +107,8 @@ def render_batch(
             raise ValueError(f"engine must be 'auto' or 'rows', got {engine!r}")
     if limits is not None:
         _check_limits(channel, rendered, failed, limits, name, row_ids_arr)
+        if channel == "PUSH":
+            _check_push_payload(rendered, failed, limits, name, row_ids_arr)
     ok = np.array([f is None for f in failed], dtype=bool)
     # plan row -> rendered row (null where not rendered or failed): Arrow takes, no copies
     # of the messages into Python strings
@@ -184,6 +186,31 @@ def _render_rows(
                 failed[i] = str(exc)
                 break
     return rendered, failed
+
+
+def _check_push_payload(
+    rendered: dict[str, pa.Array],
+    failed: np.ndarray,
+    limits: ChannelLimits,
+    name: str | None,
+    ids: np.ndarray,
+) -> None:
+    """APNs and FCM refuse payloads over 4 KB: the parts' UTF-8 bytes plus JSON framing."""
+    if not rendered:
+        return
+    size = np.zeros(len(failed), np.int64)
+    for part, values in rendered.items():
+        length = pc.binary_length(pc.cast(values, pa.large_binary())).fill_null(0)
+        size += length.to_numpy(zero_copy_only=False) + len(part) + 6
+    for i in np.flatnonzero((size > limits.push_payload_max_bytes) & (failed == None)):  # noqa: E711
+        failed[i] = str(
+            TemplateError(
+                f"the push payload is about {int(size[i])} bytes; APNs and FCM accept at most "
+                f"{limits.push_payload_max_bytes}",
+                template=name,
+                endpoint_id=ids[i],
+            )
+        )
 
 
 def _check_limits(

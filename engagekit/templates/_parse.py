@@ -336,8 +336,10 @@ def tokenize(source: str, *, template: str | None = None, part: str | None = Non
         triple = source.startswith("{{{", i) or source.startswith("{{~{", i)
         closing = "}}}" if triple else "}}"
         close = _find_close(source, i + 2, closing)
-        if triple and close != -1 and source[close - 1] == "~":
-            pass
+        if triple:  # {{{x}}} or {{~{x}~}}: whichever closes first
+            tilde = _find_close(source, i + 2, "}~}}")
+            if tilde != -1 and (close == -1 or tilde < close):
+                close, closing = tilde, "}~}}"
         if close == -1:
             raise error("'{{' is not closed with '}}'", i)
         inner = source[i + 2 : close]
@@ -346,6 +348,8 @@ def tokenize(source: str, *, template: str | None = None, part: str | None = Non
             inner = "~" + inner[2:]
         elif triple:
             inner = inner[1:]
+        if closing == "}~}}":
+            inner += "~"
         strip_left = inner.startswith("~")
         if strip_left:
             inner = inner[1:]
