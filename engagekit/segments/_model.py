@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -35,6 +35,7 @@ Duration = Literal["HR_24", "DAY_7", "DAY_14", "DAY_30"]
 RecencyType = Literal["ACTIVE", "INACTIVE"]
 GroupType = Literal["ALL", "ANY", "NONE"]
 ImportFormat = Literal["CSV", "JSON"]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 DATE_ATTRIBUTE_TYPES = frozenset({"BEFORE", "AFTER", "ON", "BETWEEN", "NOT_BETWEEN"})
 DURATION_SECONDS = {
@@ -98,20 +99,20 @@ class MetricDimension(_Model):
     """Pinpoint's MetricDimension; ``BETWEEN`` with ``Values=[low, high]`` is engagekit's own."""
 
     comparison_operator: ComparisonOperator = Field(alias="ComparisonOperator")
-    value: float | None = Field(None, alias="Value")
-    values: tuple[float, ...] | None = Field(None, alias="Values")
+    value: Finite | None = Field(None, alias="Value")
+    values: tuple[Finite, ...] | None = Field(None, alias="Values")
 
 
 class GPSCoordinates(_Model):
-    latitude: float = Field(alias="Latitude", ge=-90, le=90)
-    longitude: float = Field(alias="Longitude", ge=-180, le=180)
+    latitude: float = Field(alias="Latitude", ge=-90, le=90, allow_inf_nan=False)
+    longitude: float = Field(alias="Longitude", ge=-180, le=180, allow_inf_nan=False)
 
 
 class GPSPointDimension(_Model):
     """Endpoints within ``RangeInKilometers`` (great-circle) of ``Coordinates``."""
 
     coordinates: GPSCoordinates = Field(alias="Coordinates")
-    range_in_kilometers: float = Field(100.0, alias="RangeInKilometers", ge=0)
+    range_in_kilometers: float = Field(100.0, alias="RangeInKilometers", ge=0, allow_inf_nan=False)
 
 
 class RecencyDimension(_Model):

@@ -9,7 +9,9 @@ list functions; dates in attributes are read with the same pattern as the pandas
     >>> to_sql(germany, "read_parquet('endpoints.parquet')").split(" WHERE ")[0]
     "SELECT * FROM read_parquet('endpoints.parquet') AS e"
     >>> print(where_sql(germany))
-    COALESCE(CAST(e."Location.Country" AS VARCHAR) IN ('DE'), FALSE)
+    e."Location.Country" IN ('DE')
+    >>> print(where_sql(segment("not-de").country("DE", exclude=True).build()))
+    (NOT COALESCE(e."Location.Country" IN ('DE'), FALSE))
 """
 
 from __future__ import annotations
@@ -90,57 +92,65 @@ class _SqlCompiler:
     def has(self, column: str) -> bool:
         return self.columns is None or column in self.columns
 
-    def expr(self, node: Node) -> str:
+    def expr(self, node: Node, negated: bool = False) -> str:
+        """SQL for ``node``. Outside any NOT a NULL criterion already acts as FALSE in WHERE
+        (AND / OR are monotone), so leaves stay bare and DuckDB can push them into the scan;
+        under a NOT they are wrapped in ``COALESCE(..., FALSE)`` to keep pandas' answer."""
         if isinstance(node, Const):
             return "TRUE" if node.value else "FALSE"
-        if isinstance(node, And):
-            return "(" + " AND ".join(self.expr(c) for c in _by_cost(node.children)) + ")"
-        if isinstance(node, Or):
-            return "(" + " OR ".join(self.expr(c) for c in _by_cost(node.children)) + ")"
+        if isinstance(node, (And, Or)):
+            joiner = " AND " if isinstance(node, And) else " OR "
+            return "(" + joiner.join(self.expr(c, negated) for c in _by_cost(node.children)) + ")"
         if isinstance(node, Not):
-            return f"(NOT {self.expr(node.child)})"
+            return f"(NOT {self.expr(node.child, not negated)})"
+        leaf = self.leaf(node)
+        if leaf in ("TRUE", "FALSE") or not negated:
+            return leaf
+        return f"COALESCE({leaf}, FALSE)"
+
+    def leaf(self, node: Node) -> str:
         if isinstance(node, SetIn):
             if not self.has(node.column):
                 return "FALSE"
             values = ", ".join(_str(v) for v in node.values)
-            return f"COALESCE(CAST({_col(node.column)} AS VARCHAR) IN ({values}), FALSE)"
+            return f"{_col(node.column)} IN ({values})"
         if isinstance(node, MetricCmp):
             if not self.has(node.column):
                 return "FALSE"
-            c = f"CAST({_col(node.column)} AS DOUBLE)"
+            c = _col(node.column)
             if node.op == "between":
                 assert node.value2 is not None
-                test = f"{c} >= {_num(node.value)} AND {c} <= {_num(node.value2)}"
-            else:
-                test = f"{c} {node.op} {_num(node.value)}"
-            return f"COALESCE(NOT isnan({c}) AND {test}, FALSE)"
+                return f"({c} >= {_num(node.value)} AND {c} <= {_num(node.value2)})"
+            if node.op in (">", ">="):  # DuckDB orders NaN above every number; pandas never matches
+                return f"({c} {node.op} {_num(node.value)} AND NOT isnan({c}))"
+            return f"{c} {node.op} {_num(node.value)}"
         if isinstance(node, GpsWithin):
             if not (self.has("Location.Latitude") and self.has("Location.Longitude")):
                 return "FALSE"
-            return f"COALESCE({gps_a_sql(node)} <= {_num(gps_threshold(node.km))}, FALSE)"
+            return f"{gps_a_sql(node)} <= {_num(gps_threshold(node.km))}"
         if isinstance(node, ActiveSince):
             last = _col("EffectiveDate") if self.has("EffectiveDate") else "NULL"
             if self.sessions:
                 self.uses_sessions = True
                 last = f"COALESCE(s.last_session, {last})"
-            return f"COALESCE(epoch_us({last}) >= {node.cutoff_us}, FALSE)"
+            return f"epoch_us({last}) >= {node.cutoff_us}"
         if isinstance(node, IdIn):
             if not self.has("Id") or not node.ids:
                 return "FALSE"
             ids = ", ".join(_str(v) for v in node.ids)
-            return f"COALESCE(CAST({_col('Id')} AS VARCHAR) IN ({ids}), FALSE)"
+            return f"{_col('Id')} IN ({ids})"
         if isinstance(node, ListMatch):
             if not self.has(node.column):
                 return "FALSE"
-            return f"COALESCE({self.list_expr(node)}, FALSE)"
+            return self.list_expr(node)
         raise TypeError(f"unknown segment node {node!r}")
 
     def list_expr(self, node: ListMatch) -> str:
         col = _col(node.column)
         if node.op == "IN":
             values = ", ".join(_str(v) for v in node.values)
-            return f"list_has_any({col}, [{values}]::VARCHAR[])"
-        if node.op == "CONTAINS":
+            test = f"x IN ({values})"  # faster in DuckDB than list_has_any
+        elif node.op == "CONTAINS":
             test = " OR ".join(f"contains(x, {_str(v)})" for v in node.values)
         else:
             us = f"({date_us_sql('x')})"
@@ -151,7 +161,8 @@ class _SqlCompiler:
                 "BETWEEN": f"{us} >= {b[0]} AND {us} <= {b[-1]}",
                 "RANGE_EXCL": f"{us} >= {b[0]} AND {us} < {b[-1]}",
             }[node.op]
-        return f"len(list_filter({col}, lambda x: COALESCE({test}, FALSE))) > 0"
+        # list_filter drops elements whose test is NULL (a NULL element, a value that is no date)
+        return f"len(list_filter({col}, lambda x: {test})) > 0"
 
 
 def date_us_sql(x: str) -> str:
@@ -192,4 +203,5 @@ def _str(value: str) -> str:
 
 
 def _num(value: float) -> str:
-    return f"CAST({float(value)!r} AS DOUBLE)"
+    text = repr(float(value))
+    return text if "e" in text else f"{text}::DOUBLE"
