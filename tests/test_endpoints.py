@@ -21,6 +21,7 @@ from engagekit.endpoints import (
     export_endpoints,
     generated_ids,
     import_endpoints,
+    import_jobs,
     read_endpoints,
     read_rejects,
     write_endpoints,
@@ -531,6 +532,21 @@ def test_a_failed_write_leaves_the_snapshot_untouched(
     monkeypatch.undo()
     assert project.store.endpoints_path.read_bytes() == before
     assert read_endpoints(project)["Id"].tolist() == ["e0"]
+
+
+def test_every_import_is_logged_as_a_job(project: Project, tmp_path: Path) -> None:
+    ok = run_import(project, write(tmp_path / "a.csv", "Id,ChannelType,Address\ne1,EMAIL,nope\n"))
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(ImportFileError):
+        run_import(project, empty)
+    jobs = import_jobs(project)
+    assert jobs["status"].tolist() == ["FAILED", "COMPLETED"]
+    done = jobs.iloc[1]
+    assert done["job_id"] == ok.job_id
+    assert (done["read_rows"], done["imported"], done["rejected"]) == (1, 0, 1)
+    assert done["rejects_path"] == ok.rejects_path
+    assert "the file is empty" in jobs.iloc[0]["error"]
 
 
 # -- export ------------------------------------------------------------------------------------

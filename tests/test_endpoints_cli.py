@@ -45,6 +45,9 @@ def test_generate_import_show_export_delete(tmp_path: Path, capsys: pytest.Captu
     lines = out_file.read_text().splitlines()
     assert lines and all(json.loads(line)["ChannelType"] == "SMS" for line in lines)
 
+    assert main(["endpoints", "jobs", *project]) == 0
+    assert "COMPLETED" in capsys.readouterr().out
+
     user = read_endpoints(Project.open(tmp_path / "p"))["User.UserId"].iloc[0]
     assert main(["endpoints", "delete-user", user, *project]) == 0
     assert user not in set(read_endpoints(Project.open(tmp_path / "p"))["User.UserId"])

@@ -15,6 +15,7 @@ from engagekit.endpoints import (
     delete_user,
     export_endpoints,
     import_endpoints,
+    import_jobs,
     is_list_column,
     read_endpoints,
 )
@@ -120,6 +121,16 @@ def _json_value(column: str, value: object) -> object:
     return value
 
 
+def _cmd_jobs(args: argparse.Namespace) -> int:
+    jobs = import_jobs(_project(args)).head(args.last)
+    if jobs.empty:
+        print("no imports yet")
+        return 0
+    cols = ["job_id", "status", "format", "read_rows", "imported", "rejected", "source", "error"]
+    print(jobs[cols].fillna("").to_string(index=False))
+    return 0
+
+
 def _cmd_delete_user(args: argparse.Namespace) -> int:
     removed = delete_user(_project(args), args.user_id)
     print(f"deleted {removed} endpoint(s) of user {args.user_id!r}")
@@ -183,6 +194,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--columns", help="comma-separated columns for --head")
     p.add_argument("--where", action="append", metavar="COL=VALUE", help="filter (repeatable)")
     p.set_defaults(func=_cmd_show)
+
+    p = esub.add_parser("jobs", help="the project's import jobs, newest first")
+    p.add_argument("--project", "-P", required=True, type=Path)
+    p.add_argument("--last", type=int, default=20)
+    p.set_defaults(func=_cmd_jobs)
 
     p = esub.add_parser("delete-user", help="delete every endpoint (and event) of a user")
     p.add_argument("user_id")

@@ -96,12 +96,12 @@ def s3_client() -> Any:
     return boto3.client("s3")
 
 
-def list_sources(source: str | os.PathLike[str]) -> list[str]:
+def list_sources(source: str | os.PathLike[str], client: Any = None) -> list[str]:
     """Every file a source names: itself, the files under a folder, the objects under a prefix."""
     text = str(source)
     if is_s3(text):
         bucket, prefix = split_s3(text)
-        paginator = s3_client().get_paginator("list_objects_v2")
+        paginator = (client or s3_client()).get_paginator("list_objects_v2")
         keys = [
             obj["Key"]
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
@@ -124,11 +124,11 @@ def list_sources(source: str | os.PathLike[str]) -> list[str]:
     return [str(path)]
 
 
-def load(name: str) -> SourceFile:
+def load(name: str, client: Any = None) -> SourceFile:
     """The bytes of one file (memory-mapped when local)."""
     if is_s3(name):
         bucket, key = split_s3(name)
-        body = s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
+        body = (client or s3_client()).get_object(Bucket=bucket, Key=key)["Body"].read()
         return SourceFile(name, pa.py_buffer(body))
     if os.path.getsize(name) == 0:
         return SourceFile(name, pa.py_buffer(b""))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -58,6 +59,7 @@ class ImportReport:
     rejects_path: str | None = None
     skipped_files: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    job_id: str | None = None
 
     def __str__(self) -> str:
         text = (
@@ -170,6 +172,27 @@ def import_endpoints(
         >>> report.read == report.imported + report.rejected                 # doctest: +SKIP
         True
     """
+    stamp = _utc(now)
+    job_id = f"import-{stamp.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    started_at = pd.Timestamp.now(tz="UTC").isoformat()
+    try:
+        report = _run_import(project, source, format, rejects, progress, stamp)
+    except Exception as exc:
+        _log_job(project, job_id, source, format, "FAILED", started_at, error=str(exc))
+        raise
+    report.job_id = job_id
+    _log_job(project, job_id, source, report.format, "COMPLETED", started_at, report=report)
+    return report
+
+
+def _run_import(
+    project: Project,
+    source: str | os.PathLike[str],
+    format: str | None,
+    rejects: str | os.PathLike[str] | None,
+    progress: bool,
+    stamp: pd.Timestamp,
+) -> ImportReport:
     import time
 
     from tqdm.auto import tqdm
@@ -177,9 +200,9 @@ def import_endpoints(
     started = time.perf_counter()
     if format is not None:
         format = _format_name(format)
-    stamp = _utc(now)
-    names = readers.list_sources(source)
-    files = [readers.load(name) for name in names]
+    client = readers.s3_client() if readers.is_s3(source) else None
+    names = readers.list_sources(source, client)
+    files = [readers.load(name, client) for name in names]
     formats = {f.name: readers.detect_format(f) for f in files}
     skipped: list[str] = []
     if format is None:
@@ -220,6 +243,66 @@ def import_endpoints(
         report.rejects_path = _write_rejects(project, source, rejects, reject_rows, stamp)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _log_job(
+    project: Project,
+    job_id: str,
+    source: str | os.PathLike[str],
+    format: str | None,
+    status: str,
+    started_at: str,
+    *,
+    report: ImportReport | None = None,
+    error: str | None = None,
+) -> None:
+    """Record the import in ``endpoint_imports`` (migration 0002); never fails the import."""
+    import sqlite3
+    import warnings
+    from importlib import resources
+
+    r = report
+    values = (
+        job_id, str(source), format, status, started_at, pd.Timestamp.now(tz="UTC").isoformat(),
+        len(r.files) if r else None, r.read if r else None, r.imported if r else None,
+        r.created if r else None, r.updated if r else None, r.deactivated if r else None,
+        r.rejected if r else None, r.rejects_path if r else None, error,
+    )  # fmt: skip
+    try:
+        with project.store.transaction() as conn:
+            ddl = resources.files("engagekit.migrations").joinpath("0002_endpoints.sql")
+            lines = ddl.read_text(encoding="utf-8").splitlines()
+            sql = "\n".join(ln for ln in lines if not ln.strip().startswith("--"))
+            for statement in sql.split(";"):  # the table may predate this project's migrations
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT INTO endpoint_imports (job_id, source, format, status, started_at, "
+                "finished_at, files, read_rows, imported, created, updated, deactivated, "
+                f"rejected, rejects_path, error) VALUES ({', '.join('?' * len(values))})",
+                values,
+            )
+    except sqlite3.Error as exc:  # the data is in; a busy log must not undo that
+        warnings.warn(f"import {job_id} was not logged: {exc}", RuntimeWarning, stacklevel=3)
+
+
+def import_jobs(project: Project) -> pd.DataFrame:
+    """Every endpoint import of the project, newest first (Pinpoint's GetImportJobs)."""
+    conn = project.store.connect()
+    has = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='endpoint_imports'"
+    ).fetchone()
+    columns = [
+        "job_id", "source", "format", "status", "started_at", "finished_at", "files",
+        "read_rows", "imported", "created", "updated", "deactivated", "rejected",
+        "rejects_path", "error",
+    ]  # fmt: skip
+    if not has:
+        return pd.DataFrame(columns=columns)
+    rows = conn.execute(
+        f"SELECT {', '.join(columns)} FROM endpoint_imports ORDER BY started_at DESC, job_id DESC"
+    ).fetchall()
+    return pd.DataFrame([tuple(r) for r in rows], columns=columns)
 
 
 def _format_name(format: str) -> str:
