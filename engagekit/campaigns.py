@@ -391,8 +391,17 @@ class Campaign(_Model):
     def from_pinpoint(
         cls, request: Mapping[str, Any], *, channel: str | None = None, state: str = "draft"
     ) -> Campaign:
-        """Read a WriteCampaignRequest (or a CampaignResponse) into a Campaign."""
+        """Read a WriteCampaignRequest (or a CampaignResponse, whose ``State.CampaignStatus``
+        becomes the state) into a Campaign."""
+        status = (request.get("State") or {}) if isinstance(request, Mapping) else {}
+        if isinstance(status, Mapping) and status.get("CampaignStatus") in _PINPOINT_STATES:
+            state = _PINPOINT_STATES[status["CampaignStatus"]]
         body = {k: v for k, v in request.items() if k not in _RESPONSE_ONLY}
+        if "AdditionalTreatments" in body:
+            body["AdditionalTreatments"] = [
+                {k: v for k, v in t.items() if k not in _RESPONSE_ONLY}
+                for t in body["AdditionalTreatments"]
+            ]
         validate_request(body)
         first = {
             "TreatmentName": body.get("TreatmentName"),
@@ -465,6 +474,11 @@ def _enum_problems(target: Any, value: Any, path: str) -> list[str]:
     return []
 
 
+#: Pinpoint's CampaignStatus (in a CampaignResponse) -> engagekit's state
+_PINPOINT_STATES: Final = {
+    "SCHEDULED": "scheduled", "EXECUTING": "running", "PENDING_NEXT_RUN": "running",
+    "COMPLETED": "completed", "PAUSED": "paused", "DELETED": "deleted", "INVALID": "draft",
+}  # fmt: skip
 _RESPONSE_ONLY = frozenset(
     {"Id", "ApplicationId", "Arn", "CreationDate", "LastModifiedDate", "State",
      "DefaultState", "Version", "TreatmentId"}

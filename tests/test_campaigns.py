@@ -664,3 +664,22 @@ def test_suppression_matches_addresses_case_and_space_insensitively():
     assert [_reason_of(plan, e) for e in ("upper", "spaced", "umlaut", "other")] == [
         "SUPPRESSED", "SUPPRESSED", "SUPPRESSED", None,
     ]  # fmt: skip
+
+
+def test_pinpoint_campaign_response_imports_with_its_state():
+    response = {
+        "Id": "7e8b", "ApplicationId": "app", "Arn": "arn:aws:mobiletargeting:...",
+        "CreationDate": "2026-10-01T00:00:00Z", "LastModifiedDate": "2026-10-02T00:00:00Z",
+        "Version": 3, "State": {"CampaignStatus": "PAUSED"}, "Name": "winback",
+        "SegmentId": "lapsed", "SegmentVersion": 1, "HoldoutPercent": 0,
+        "TemplateConfiguration": {"EmailTemplate": {"Name": "winback", "Version": "2"}},
+        "AdditionalTreatments": [{"Id": "t1", "SizePercent": 50, "TreatmentName": "B",
+                                  "State": {"CampaignStatus": "PAUSED"},
+                                  "TemplateConfiguration": {"EmailTemplate": {
+                                      "Name": "winback-b"}}}],
+        "Schedule": {"StartTime": "IMMEDIATE", "Frequency": "ONCE"},
+    }  # fmt: skip
+    c = Campaign.from_pinpoint(response)
+    assert c.state == "paused" and c.sizes() == [50, 50]
+    assert c.treatments[0].template_for("EMAIL").version == 2
+    assert c.treatments[1].name == "B"
