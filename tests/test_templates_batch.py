@@ -234,3 +234,18 @@ def test_push_payload_over_4kb_fails_and_tilde_triple_stash_parses():
     assert out["Data.blob"].iloc[0] == "s"
     assert "push payload is about 50" in out["render_error"].iloc[1]
     assert render("a {{~{x}~}} b", {"x": "<i>"}) == "a<i>b"
+
+
+def test_recommendations_with_nothing_to_render_and_missing_user_ids():
+    eps = normalize_endpoints(pd.DataFrame({"Id": ["a", "b"], "User.UserId": ["u", None]}))
+    t = SMSTemplate(Body="{{Recommendations.Title.[0]}} {{RecommendationItems}}")
+    excluded = pd.DataFrame({"endpoint_id": ["a"], "status": ["excluded"]})
+    assert (
+        render_batch(excluded, t, eps, CatalogRecommendationProvider(CATALOG))["Body"].isna().all()
+    )
+    by_user = RecommenderConfig(
+        RecommendationProviderIdType="PINPOINT_USER_ID", RecommendationsPerMessage=2
+    )
+    out = render_batch(None, t, eps, CatalogRecommendationProvider(CATALOG, config=by_user))
+    assert out["Body"].iloc[0] == "Toy Story 1,2"
+    assert "SMS body is empty" in out["render_error"].iloc[1]

@@ -169,7 +169,7 @@ def recommendation_columns(
     picks = provider.item_ids(unique, config.per_message)
     lists = [picks.get(key, [])[: config.per_message] for key in unique]
     lengths = np.fromiter(map(len, lists), np.int64, len(lists))
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    starts = np.cumsum(lengths) - lengths
     items = [str(x) for x in chain.from_iterable(lists)]
     frame = pd.DataFrame(
         {
