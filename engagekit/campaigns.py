@@ -340,6 +340,35 @@ class Campaign(_Model):
             arms.insert(0, Arm(HOLDOUT, self.holdout_percent, holdout=True))
         return Allocation(tuple(arms))
 
+    def arms(self) -> pd.DataFrame:
+        """One row per arm (treatments, then the holdout): id, name, share, template, timing.
+
+        >>> c = Campaign.parse({"Name": "c", "SegmentId": "s", "HoldoutPercent": 10,
+        ...     "Treatments": [{"TemplateConfiguration": {"EmailTemplate": {"Name": "t"}}}]})
+        >>> c.arms()["percent"].tolist()
+        [90, 10]
+        """
+        rows = []
+        for i, (t, size) in enumerate(zip(self.treatments, self.sizes(), strict=True)):
+            ref = t.template_for(self.channel)
+            sched = self.treatment_schedule(i)
+            rows.append(
+                {
+                    "treatment_id": str(i),
+                    "name": t.name or ("control" if i == 0 else f"treatment {i}"),
+                    "percent": size,
+                    "template": ref.name if ref else "(inline message)",
+                    "template_version": ref.version if ref else None,
+                    "start": "IMMEDIATE" if sched.immediate else str(sched.start_time),
+                    "frequency": sched.frequency,
+                }
+            )
+        if self.holdout_percent:
+            rows.append({"treatment_id": HOLDOUT, "name": "holdout",
+                         "percent": self.holdout_percent, "template": None,
+                         "template_version": None, "start": None, "frequency": None})  # fmt: skip
+        return pd.DataFrame(rows)
+
     def treatment_schedule(self, i: int) -> Schedule:
         return self.treatments[i].schedule or self.schedule
 

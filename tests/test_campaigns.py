@@ -683,3 +683,20 @@ def test_pinpoint_campaign_response_imports_with_its_state():
     assert c.state == "paused" and c.sizes() == [50, 50]
     assert c.treatments[0].template_for("EMAIL").version == 2
     assert c.treatments[1].name == "B"
+
+
+def test_arms_table_lists_treatments_and_holdout():
+    arms = _ab(n=2, holdout=10).arms()
+    assert arms["treatment_id"].tolist() == ["0", "1", "holdout"]
+    assert arms["percent"].tolist() == [45, 45, 10]
+    assert arms["template"].tolist()[:2] == ["t0", "t1"]
+
+
+def test_plan_with_a_project_evaluates_the_pinned_segment(project):
+    from engagekit import segments
+
+    segments.save_segment(project, segments.segment("everyone").country("DE").build())
+    eps = generate_endpoints(800, seed=6)
+    plan = plan_campaign(_campaign(SegmentVersion=1), eps, NOW, project=project)
+    expected = eps.loc[(eps["Location.Country"] == "DE") & (eps["ChannelType"] == "EMAIL"), "Id"]
+    assert set(plan["endpoint_id"]) == set(expected)
