@@ -249,3 +249,21 @@ def test_recommendations_with_nothing_to_render_and_missing_user_ids():
     out = render_batch(None, t, eps, CatalogRecommendationProvider(CATALOG, config=by_user))
     assert out["Body"].iloc[0] == "Toy Story 1,2"
     assert "SMS body is empty" in out["render_error"].iloc[1]
+
+
+def test_recommendation_attribute_can_name_its_catalog_column_by_display_name():
+    eps = normalize_endpoints(pd.DataFrame({"Id": ["e1"]}))
+    catalog = CATALOG.rename(columns={"Title": "movie_title"})
+    config = RecommenderConfig(Attributes={"Recommendations.Title": "movie_title"})
+    provider = CatalogRecommendationProvider(catalog, {"e1": ["2"]}, config=config)
+    assert (
+        render_batch(None, SMSTemplate(Body="{{Recommendations.Title}}"), eps, provider)[
+            "Body"
+        ].iloc[0]
+        == "Heat"
+    )
+    bad = RecommenderConfig(Attributes={"Recommendations.Plot": "Plot"})
+    with pytest.raises(Exception, match="no column 'Plot'"):
+        render_batch(
+            None, SMSTemplate(Body="x"), eps, CatalogRecommendationProvider(catalog, config=bad)
+        )

@@ -179,19 +179,24 @@ def recommendation_columns(
         }
     )
     catalog = getattr(provider, "catalog", None)
-    names = [k[len(ATTRIBUTE_PREFIX) :] for k in config.attributes]
     if catalog is not None:
-        if not names:
-            names = [str(c) for c in catalog.columns if c != "popularity"]
-        missing = [n for n in names if n not in catalog.columns]
-        if missing:
-            raise DefinitionError(
-                f"the catalog has no column {missing[0]!r} for attribute "
-                f"'Recommendations.{missing[0]}'; catalog columns: "
-                + ", ".join(map(str, catalog.columns)),
-                kind="RecommenderConfig",
-            )
-        attrs = catalog.reindex(frame["item_id"])[names].reset_index(drop=True)
+        # attribute name -> catalog column: the name after "Recommendations.", else the
+        # attribute's display name (Pinpoint's map value) when the catalog has that column
+        columns: dict[str, str] = {}
+        for key, display in config.attributes.items():
+            name = key[len(ATTRIBUTE_PREFIX) :]
+            column = name if name in catalog.columns else display
+            if column not in catalog.columns:
+                raise DefinitionError(
+                    f"the catalog has no column {name!r} (or {display!r}) for attribute {key!r}; "
+                    "catalog columns: " + ", ".join(map(str, catalog.columns)),
+                    kind="RecommenderConfig",
+                )
+            columns[name] = column
+        if not columns:
+            columns = {str(c): c for c in catalog.columns if c != "popularity"}
+        attrs = catalog.reindex(frame["item_id"])[list(columns.values())].reset_index(drop=True)
+        attrs.columns = list(columns)
         frame = pd.concat([frame, attrs], axis=1)
     if transformer is not None:
         frame = transformer(frame.copy())
