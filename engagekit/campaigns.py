@@ -667,6 +667,13 @@ def plan_campaign(
     def col(name: str) -> pd.Series:
         return _select_columns(endpoints, (name,), sel, n)[0]
 
+    # address checks and the history index run in threads while allocation and timing run here
+    limits = _limit_values(campaign, settings)
+    pool = ThreadPoolExecutor(max_workers=2)
+    addr_future = pool.submit(_address_flags, address_s, suppressed)
+    hist_future = pool.submit(_index_history, history, run_id, endpoints, campaign.name, now_ts,
+                              bool(limits[0] or limits[1])) if any(limits) else None  # fmt: skip
+
     # -- allocation --------------------------------------------------------------------------
     alloc = campaign.allocation()
     ukeys = unit_keys(units(pd.DataFrame({"Id": ids_s, "User.UserId": users_s}, copy=False)))
@@ -747,21 +754,17 @@ def plan_campaign(
 
     mark("OPTED_OUT", _eq(col("OptOut"), "ALL"))
     mark("INACTIVE", _eq(col("EndpointStatus"), "INACTIVE"))
-    addr = pa.array(address_s, from_pandas=True)
-    # blank: null, empty or whitespace only (predicates, no string copies)
-    blank = pc.or_kleene(pc.equal(pc.binary_length(addr), 0), pc.utf8_is_space(addr))
-    mark("NO_ADDRESS", pc.fill_null(blank, True).to_numpy(zero_copy_only=False))
-    supp = _suppressed_set(suppressed)
-    if supp is not None and len(supp):
-        mark("SUPPRESSED", _suppressed_rows(addr, supp))
+    blank, supp_hit = addr_future.result()
+    hist_index = hist_future.result() if hist_future is not None else None
+    pool.shutdown()
+    mark("NO_ADDRESS", blank)
+    if supp_hit is not None:
+        mark("SUPPRESSED", supp_hit)
     mark("OUTSIDE_SCHEDULE", late)
     mark("LOCAL_TIME_PASSED", passed)
     if schedule.quiet_time_mode == "SKIP":
         mark("QUIET_TIME", in_quiet)
-    _mark_limits(
-        mark, reason, campaign, settings, history, endpoints, ids_s, ukeys, is_holdout, now_ts,
-        run_id,
-    )  # fmt: skip
+    _mark_limits(mark, reason, limits, hist_index, ids_s, ukeys, is_holdout)
     mark("HOLDOUT", is_holdout)
 
     # -- assemble ----------------------------------------------------------------------------
@@ -994,62 +997,96 @@ def _suppressed_rows(addr: pa.Array | pa.ChunkedArray, supp: pa.Array) -> np.nda
     return hit
 
 
+def _limit_values(campaign: Campaign, settings: ProjectSettings) -> tuple[int, int, int, int]:
+    """(Total, Daily) per endpoint and (per campaign, per day) per user; 0 means no limit."""
+    return (
+        campaign.limits.total or settings.limits.total or 0,
+        campaign.limits.daily or settings.limits.daily or 0,
+        settings.limits.max_per_user_per_campaign or 0,
+        settings.limits.max_per_user_per_day or 0,
+    )
+
+
+def _address_flags(
+    address: pd.Series, suppressed: Iterable[str] | pd.DataFrame | pd.Series | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(blank, suppressed) flags of the addresses; blank means null, empty or whitespace."""
+    addr = pa.array(address, from_pandas=True)
+    blank = pc.or_kleene(pc.equal(pc.binary_length(addr), 0), pc.utf8_is_space(addr))
+    supp = _suppressed_set(suppressed)
+    hit = _suppressed_rows(addr, supp) if supp is not None and len(supp) else None
+    return pc.fill_null(blank, True).to_numpy(zero_copy_only=False), hit
+
+
+@dataclass(frozen=True)
+class _HistoryIndex:
+    """The counted ledger rows as keys: ``mine`` (this campaign), ``recent`` (last 24 h), the
+    unique unit keys with each row's position among them, and endpoint keys when needed."""
+
+    mine: np.ndarray
+    recent: np.ndarray
+    units: np.ndarray
+    inverse: np.ndarray
+    endpoints: np.ndarray | None
+
+
+def _index_history(
+    history: pd.DataFrame | None,
+    run_id: str | None,
+    endpoints: pd.DataFrame,
+    campaign: str,
+    now: pd.Timestamp,
+    with_endpoints: bool,
+) -> _HistoryIndex | None:
+    hist = _counted_history(history, run_id, endpoints)
+    if hist is None or not len(hist):
+        return None
+    created = hist["created_at"]
+    day_ago = now - pd.Timedelta(hours=24)
+    uniq, inverse = np.unique(unit_keys(hist["user_unit"]), return_inverse=True)
+    return _HistoryIndex(
+        mine=(hist["campaign"] == campaign).to_numpy(dtype=bool, na_value=False),
+        recent=((created > day_ago) & (created <= now)).to_numpy(dtype=bool, na_value=False),
+        units=uniq,
+        inverse=inverse,
+        endpoints=unit_keys(hist["endpoint_id"]) if with_endpoints else None,
+    )
+
+
 def _mark_limits(
     mark: Any,
     reason: np.ndarray,
-    campaign: Campaign,
-    settings: ProjectSettings,
-    history: pd.DataFrame | None,
-    endpoints: pd.DataFrame,
+    limits: tuple[int, int, int, int],
+    hist: _HistoryIndex | None,
     ids: pd.Series,
     ukeys: np.ndarray,
     is_holdout: np.ndarray,
-    now: pd.Timestamp,
-    run_id: str | None,
 ) -> None:
     """TOTAL / DAILY (per endpoint, this campaign) and USER_CAMPAIGN / USER_DAILY (per user).
 
     Joins run on 64-bit unit keys (:func:`engagekit.experiments.unit_keys`), not strings.
     """
-    total = campaign.limits.total or settings.limits.total or 0
-    daily = campaign.limits.daily or settings.limits.daily or 0
-    user_campaign = settings.limits.max_per_user_per_campaign or 0
-    user_daily = settings.limits.max_per_user_per_day or 0
-    if not (total or daily or user_campaign or user_daily):
+    total, daily, user_campaign, user_daily = limits
+    if not any(limits):
         return
     n = len(ids)
-    hist = _counted_history(history, run_id, endpoints)
-    has_hist = hist is not None and len(hist) > 0
     # one join of the plan's unit keys against the history's: slot of each plan row (-1: none)
-    mine = recent = np.zeros(0, dtype=bool)
-    slot = np.full(n, -1, dtype=np.int64)
-    inverse = np.zeros(0, dtype=np.int64)
-    n_slots = 0
-    if has_hist:
-        assert hist is not None
-        mine = (hist["campaign"] == campaign.name).to_numpy(dtype=bool, na_value=False)
-        created = hist["created_at"]
-        day_ago = now - pd.Timedelta(hours=24)
-        recent = ((created > day_ago) & (created <= now)).to_numpy(dtype=bool, na_value=False)
-        uniq, inverse = np.unique(unit_keys(hist["user_unit"]), return_inverse=True)
-        n_slots = len(uniq)
-        slot = _key_index(uniq, ukeys)
+    slot = _key_index(hist.units, ukeys) if hist is not None else np.full(n, -1)
 
     def per_unit(keep: np.ndarray) -> np.ndarray:
-        counts = np.append(np.bincount(inverse[keep], minlength=n_slots), 0)
-        return counts[slot]
-
-    if has_hist and (total or daily) and mine.any():
         assert hist is not None
+        counts = np.bincount(hist.inverse[keep], minlength=len(hist.units))
+        return np.append(counts, 0)[slot]
+
+    if hist is not None and hist.endpoints is not None and (total or daily) and hist.mine.any():
         # only endpoints of units with history can have endpoint history
-        rows = np.flatnonzero(per_unit(mine) > 0)
+        rows = np.flatnonzero(per_unit(hist.mine) > 0)
         ep_keys = unit_keys(pa.array(ids, from_pandas=True).take(pa.array(rows)))
-        hist_eps = unit_keys(hist["endpoint_id"])
-        for limit, code, keep in ((total, "TOTAL_LIMIT", mine), (daily, "DAILY_LIMIT",
-                                                                   mine & recent)):  # fmt: skip
+        for limit, code, keep in ((total, "TOTAL_LIMIT", hist.mine), (daily, "DAILY_LIMIT",
+                                  hist.mine & hist.recent)):  # fmt: skip
             if limit:
                 over = np.zeros(n, dtype=bool)
-                over[rows] = _count_by_key(hist_eps[keep], ep_keys) >= limit
+                over[rows] = _count_by_key(hist.endpoints[keep], ep_keys) >= limit
                 mark(code, over)
     for limit, code, recent_only, own_campaign in (
         (user_campaign, "USER_CAMPAIGN_LIMIT", False, True),
@@ -1058,12 +1095,12 @@ def _mark_limits(
         if not limit:
             continue
         prior = np.zeros(n, dtype=np.int64)
-        if has_hist:
-            keep = np.ones(len(inverse), dtype=bool)
+        if hist is not None:
+            keep = np.ones(len(hist.inverse), dtype=bool)
             if own_campaign:
-                keep &= mine
+                keep &= hist.mine
             if recent_only:
-                keep &= recent
+                keep &= hist.recent
             prior = per_unit(keep)
         # messages this plan adds to a user before this row (row order), eligible rows only
         eligible = (reason == 0) & ~is_holdout
