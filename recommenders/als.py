@@ -115,7 +115,10 @@ def _solve(
     while lo < len(order):
         widths = degree[order[lo:]]  # ascending: the last row of a group is its longest
         cells = np.arange(1, len(widths) + 1) * widths
-        size = max(1, int(np.searchsorted(cells, _CELL_BLOCK, side="right")))
+        size = int(np.searchsorted(cells, _CELL_BLOCK, side="right"))
+        # and at most ~25 % padding: a group spans degrees [w, 1.25 w + 8]
+        size = min(size, int(np.searchsorted(widths, widths[0] * 1.25 + 8, side="right")))
+        size = max(1, size)
         rows = order[lo : lo + size]
         out[rows] = _solve_group(conf, rows, other, out[rows], gram, steps)
         lo += size
