@@ -103,16 +103,10 @@ def as_string(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
             arr = arr.cast(pa.string())
     if len(arr) == 0:
         return arr
-    # trim only when some value starts or ends with whitespace (checking is cheaper than copying)
-    edges = pc.or_(
-        pc.ascii_is_space(pc.utf8_slice_codeunits(arr, 0, 1)),
-        pc.ascii_is_space(pc.utf8_slice_codeunits(arr, -1, None)),
-    )
-    if pc.any(edges).as_py():
-        arr = pc.ascii_trim_whitespace(arr)
-    empty = pc.equal(pc.binary_length(arr), 0)
-    if pc.any(empty).as_py():
-        arr = pc.if_else(empty, pa.scalar(None, pa.string()), arr)
+    arr = pc.ascii_trim_whitespace(arr)  # one fast pass; cheaper than looking first
+    lengths = pc.binary_length(arr)
+    if pc.min(lengths).as_py() == 0:
+        arr = pc.if_else(pc.equal(lengths, 0), pa.scalar(None, pa.string()), arr)
     return arr
 
 

@@ -348,7 +348,7 @@ def _import(
         bad = checked.problems.any()
         if bad.any():
             rejected += _reject_rows(rf, checked.problems.table())
-        good = checked.table.filter(pa.array(~bad))
+        good = checked.table.filter(pa.array(~bad)) if bad.any() else checked.table
         n_good = good.num_rows
         good = good.append_column("__file", pa.array(np.full(n_good, file_no, np.int32)))
         good = good.append_column(
@@ -493,7 +493,7 @@ def _merge(
         merged, last_rows = incoming.select(data_names), np.arange(incoming.num_rows)
         groups = np.arange(incoming.num_rows)
     m_ids = merged.column("Id").combine_chunks()
-    pos = pc.index_in(m_ids, exist_ids)
+    pos = pc.index_in(m_ids, exist_ids) if len(exist_ids) else pa.nulls(len(m_ids), pa.int32())
     is_update = np_bool(pos.is_valid())
     pos_np = np.asarray(pc.fill_null(pos, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
@@ -624,30 +624,34 @@ def _over_user_limit(
     )
     touched_e = np.zeros(exist.num_rows, dtype=bool)
     touched_e[pos_np[pos_np >= 0]] = True
-    users = pa.concat_arrays(
-        [e_user.filter(pa.array(~touched_e)), m_user.filter(pa.array(~incomplete))]
-    ).drop_null()
-    if len(users) == 0:
+    parts = [_keep(e_user, ~touched_e), _keep(m_user, ~incomplete)]
+    users = pa.concat_arrays([a for a in parts if len(a)]) if any(len(a) for a in parts) else None
+    if users is None or users.null_count == len(users):
         return over
     heavy = _frequent(users, MAX_ENDPOINTS_PER_USER)
     if len(heavy) == 0:
         return over
-    e_user_np = np.asarray(e_user.to_pylist(), dtype=object)
     for user in heavy.to_pylist():
         mine = np.flatnonzero(np_bool(pc.equal(m_user, user)) & ~incomplete)
         held = int((np_bool(pc.equal(e_user, user)) & ~touched_e).sum())
-        prior = [i for i in mine if pos_np[i] >= 0 and e_user_np[pos_np[i]] == user]
-        queue = sorted((i for i in mine if i not in set(prior)), key=lambda i: last_rows[i])
+        prior = {i for i in mine if pos_np[i] >= 0 and e_user[int(pos_np[i])].as_py() == user}
+        queue = sorted((i for i in mine if i not in prior), key=lambda i: last_rows[i])
         room = MAX_ENDPOINTS_PER_USER - held - len(prior)
         for i in queue[max(room, 0) :]:
             over[i] = True
     return over
 
 
+def _keep(values: pa.Array, mask: np.ndarray) -> pa.Array:
+    """``values`` where ``mask``, without copying when every row is kept."""
+    return values if mask.all() else values.filter(pa.array(mask))
+
+
 def _frequent(values: pa.Array, more_than: int) -> pa.Array:
-    """The distinct values occurring more than ``more_than`` times."""
+    """The distinct values occurring more than ``more_than`` times (one hash pass)."""
     encoded = pc.dictionary_encode(values)
-    counts = np.bincount(encoded.indices.to_numpy(zero_copy_only=False))
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    counts = np.bincount(codes[codes >= 0], minlength=len(encoded.dictionary))
     return encoded.dictionary.filter(pa.array(counts > more_than))
 
 
@@ -657,22 +661,22 @@ def _deactivate_duplicates(
     """Among ACTIVE endpoints sharing (ChannelType, Address), only the most recently updated
     (EffectiveDate, then import order) stays ACTIVE. Only groups the import touched change."""
     status = table.column("EndpointStatus").combine_chunks().cast(pa.string())
-    active = pc.equal(status, "ACTIVE")
-    key = pc.binary_join_element_wise(
-        table.column("ChannelType").combine_chunks().cast(pa.string()),
-        table.column("Address").combine_chunks().cast(pa.string()),
-        "\x1f",
-    )
-    active_keys = key.filter(pc.fill_null(active, False)).drop_null()
-    shared_keys = _frequent(active_keys, 1)
-    if len(shared_keys) == 0:
+    active = np_bool(pc.equal(status, "ACTIVE"))
+    address = table.column("Address").combine_chunks().cast(pa.string())
+    encoded = pc.dictionary_encode(address)  # one hash pass finds the shared addresses
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    live = active & (codes >= 0)
+    counts = np.bincount(codes[live], minlength=len(encoded.dictionary))
+    rows = np.flatnonzero(live & (counts[np.maximum(codes, 0)] > 1))
+    if len(rows) == 0:
         return table, 0
-    rows = np.flatnonzero(np_bool(pc.and_(pc.is_in(key, shared_keys), active)))
-    eff = table.column("EffectiveDate").combine_chunks().cast(pa.int64())
+    take = pa.array(rows)
+    channel = table.column("ChannelType").combine_chunks().cast(pa.string()).take(take)
+    eff = table.column("EffectiveDate").combine_chunks().cast(pa.int64()).take(take)
     sub = pd.DataFrame(
         {
-            "key": key.take(pa.array(rows)).to_pylist(),
-            "eff": eff.take(pa.array(rows)).to_numpy(zero_copy_only=False),
+            "key": pc.binary_join_element_wise(channel, address.take(take), "\x1f").to_pylist(),
+            "eff": eff.to_numpy(zero_copy_only=False),
             "order": order[rows],
             "touched": touched[rows],
             "row": rows,
