@@ -13,13 +13,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import SHARED, shared_path
 
 from engagekit.templates import render
-
-try:
-    from tests.conftest import SHARED, shared_path
-except ImportError:  # run as a script from the tests folder
-    from conftest import SHARED, shared_path  # type: ignore[no-redef]
 
 SPEC_DIR = SHARED / "peer-tests" / "mustache-spec"
 

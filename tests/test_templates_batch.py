@@ -267,3 +267,48 @@ def test_recommendation_attribute_can_name_its_catalog_column_by_display_name():
         render_batch(
             None, SMSTemplate(Body="x"), eps, CatalogRecommendationProvider(catalog, config=bad)
         )
+
+
+def test_movielens_catalog_feeds_titles_and_urls_into_an_email():
+    from conftest import shared_path
+
+    folder = shared_path("datasets", "movielens-100k")
+    items = pd.read_csv(
+        folder / "u.item",
+        sep="|",
+        encoding="latin-1",
+        header=None,
+        usecols=[0, 1, 4],
+        names=["item_id", "Title", "URL"],
+        dtype=str,
+    )
+    catalog = items.set_index("item_id")
+    ratings = pd.read_csv(folder / "u.data", sep="\t", names=["user", "item", "rating", "ts"])
+    counts = ratings.groupby("item").size().rename("popularity")
+    catalog["popularity"] = counts.reindex(catalog.index.astype(int)).to_numpy()
+    top = (
+        ratings[ratings["rating"] == 5]
+        .sort_values(["user", "ts"], ascending=[True, False])
+        .groupby("user")
+        .head(3)
+    )
+    picks = pd.DataFrame({"id": "u" + top["user"].astype(str), "item_id": top["item"].astype(str)})
+    config = RecommenderConfig(
+        RecommendationProviderIdType="PINPOINT_USER_ID",
+        RecommendationsPerMessage=3,
+        Attributes={"Recommendations.Title": "Title", "Recommendations.URL": "Link"},
+    )
+    provider = CatalogRecommendationProvider(catalog, picks, config=config)
+    eps = normalize_endpoints(pd.DataFrame({"Id": ["e1", "e2"], "User.UserId": ["u1", "nobody"]}))
+    t = EmailTemplate(
+        Subject="{{Recommendations.Title.[0]}} and more",
+        HtmlPart='{{#each Recommendations.Title}}<a href="{{lookup ../Recommendations.URL @index}}">'
+        "{{this}}</a>{{/each}}",
+    )
+    out = render_batch(None, t, eps, provider)
+    assert out["render_error"].isna().all()
+    first = catalog.loc[picks.loc[picks["id"] == "u1", "item_id"].iloc[0], "Title"]
+    assert out["Subject"].iloc[0] == f"{first} and more"
+    assert out["HtmlPart"].iloc[0].count('<a href="http://us.imdb.com/') == 3
+    assert out["Subject"].iloc[1].startswith("Star Wars (1977)")  # the most rated film
+    pd.testing.assert_frame_equal(out, render_batch(None, t, eps, provider, engine="rows"))
