@@ -302,8 +302,8 @@ def test_movielens_catalog_feeds_titles_and_urls_into_an_email():
     eps = normalize_endpoints(pd.DataFrame({"Id": ["e1", "e2"], "User.UserId": ["u1", "nobody"]}))
     t = EmailTemplate(
         Subject="{{Recommendations.Title.[0]}} and more",
-        HtmlPart='{{#each Recommendations.Title}}<a href="{{lookup ../Recommendations.URL @index}}">'
-        "{{this}}</a>{{/each}}",
+        HtmlPart="{{#each Recommendations.Title}}"
+        '<a href="{{lookup ../Recommendations.URL @index}}">{{this}}</a>{{/each}}',
     )
     out = render_batch(None, t, eps, provider)
     assert out["render_error"].isna().all()
