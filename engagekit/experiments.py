@@ -96,7 +96,15 @@ def unit_keys(units: pd.Series | pa.Array | pa.ChunkedArray | Sequence[str]) -> 
             hi = min(n, lo + _BLOCK)
             length = lengths[lo:hi]
             h = _SEED ^ (length.astype(np.uint64) * _GOLDEN)
-            for k in range(int(-(-length.max() // 8))):
+            shortest, longest = int(length.min()), int(length.max())
+            for k in range(-(-longest // 8)):
+                if shortest == longest:  # one length in the block: scalar masks, no branches
+                    w = words[starts[lo:hi] + 8 * k]
+                    if longest - 8 * k < 8:
+                        w &= np.uint64((1 << (8 * (longest - 8 * k))) - 1)
+                    h ^= w
+                    _fmix(h)
+                    continue
                 remaining = length - 8 * k
                 w = words[np.minimum(starts[lo:hi] + 8 * k, top)]
                 partial = remaining < 8
@@ -117,8 +125,13 @@ def unit_keys(units: pd.Series | pa.Array | pa.ChunkedArray | Sequence[str]) -> 
 
 def salted(keys: np.ndarray, salt: str) -> np.ndarray:
     """Unit keys mixed with a campaign's salt (a new uint64 array)."""
+    key = np.uint64(salt_key(salt))
+    out = np.empty(len(keys), dtype=np.uint64)
     with np.errstate(over="ignore"):
-        return _fmix(keys ^ np.uint64(salt_key(salt)))
+        for lo in range(0, len(keys), _BLOCK):
+            block = keys[lo : lo + _BLOCK] ^ key
+            out[lo : lo + _BLOCK] = _fmix(block)
+    return out
 
 
 def keys_to_buckets(keys: np.ndarray, salt: str) -> np.ndarray:
@@ -239,8 +252,10 @@ class Allocation:
         }
 
     def arm_index(self, bucket: np.ndarray) -> np.ndarray:
-        """Index into :attr:`arms` of each bucket (int8)."""
-        return (np.searchsorted(np.asarray(self.ends), bucket, side="right")).astype(np.int8)
+        """Index into :attr:`arms` of each bucket (int8), by a 10,000-entry lookup table."""
+        widths = np.diff(np.asarray((0, *self.ends)))
+        table = np.repeat(np.arange(len(self.arms), dtype=np.int8), widths)
+        return table[bucket]
 
     def assign(self, bucket: np.ndarray) -> pd.Categorical:
         """The arm name of each bucket, as a categorical in arm order."""
