@@ -62,6 +62,7 @@ class ModelInfo:
     sha256: str
     comment: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    catalog_items: int = 0
 
     def to_json(self) -> dict[str, Any]:
         body = asdict(self)
@@ -132,6 +133,7 @@ def save_model(
         "catalog_fingerprint": catalog_fingerprint(
             catalog if catalog is not None else model.item_index_
         ),
+        "catalog_items": len(catalog) if catalog is not None else model.n_items_,
         "created_at": pd.Timestamp.now(tz="UTC").isoformat(),
         "comment": comment,
         "extra": dict(extra or {}),
@@ -221,12 +223,13 @@ def check_catalog(model: Recommender, catalog: pd.DataFrame) -> bool:
     gone = int((~model_items.isin(cat_items)).sum())
     new = int((~cat_items.isin(model_items)).sum())
     what = f"model {info.name!r} v{info.version}" if info else "this model"
+    saved = f" ({info.catalog_items} items)" if info and info.catalog_items else ""
     warnings.warn(
-        f"{what} was trained with catalog {expected} but this catalog is {found}: "
-        f"{gone} of the model's {len(model_items)} items are not in it (they will not be "
-        f"recommended) and {new} catalog items are unknown to the model (only the popularity "
-        "fallback can pick them). Retrain and save the model on the current catalog, or load "
-        "the catalog version it was trained with.",
+        f"{what} was saved with catalog {expected}{saved} but this catalog is {found} "
+        f"({len(cat_items)} items): {gone} of the model's {len(model_items)} items are not in "
+        f"it (they will not be recommended) and {new} of its items are unknown to the model "
+        "(only the popularity fallback can pick them). Retrain and save the model on the "
+        "current catalog, or load the catalog version it was trained with.",
         CatalogMismatchWarning,
         stacklevel=2,
     )

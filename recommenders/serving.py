@@ -182,6 +182,10 @@ class ModelRecommendationProvider:
         in_stock: str = "in_stock",
     ) -> None:
         model._check_fitted("ModelRecommendationProvider")
+        if getattr(model, "model_info_", None) is not None:  # a saved model: same catalog?
+            from recommenders.persistence import check_catalog
+
+            check_catalog(model, catalog)
         self.model = model
         self.config = config or RecommenderConfiguration()
         if transformer is not None and (self.config.transformer or self.config.transformer_uri):
@@ -233,7 +237,7 @@ class ModelRecommendationProvider:
         from recommenders.persistence import load_model
 
         name, version = config.model_reference()
-        model = load_model(source, name, version, catalog=catalog)
+        model = load_model(source, name, version)  # the catalog is checked by __init__
         return cls(model, catalog, config, **kwargs)
 
     @property

@@ -109,7 +109,10 @@ def test_loading_with_another_catalog_version_warns(tmp_path: Path) -> None:
         load_model(tmp_path, "shop", catalog=_catalog())  # same item set: silent
         # prices change daily without changing the catalog version
         load_model(tmp_path, "shop", catalog=_catalog().assign(price=1.0))
-    with pytest.warns(CatalogMismatchWarning, match=r"0 of the model's 20 items .* 3 catalog"):
+    with pytest.warns(
+        CatalogMismatchWarning,
+        match=r"\(20 items\) but .* \(23 items\): 0 of the model's 20 items .* 3 of its",
+    ):
         load_model(tmp_path, "shop", catalog=_catalog(extra=3))
 
 

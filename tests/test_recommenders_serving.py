@@ -264,3 +264,19 @@ def test_render_batch_by_endpoint_id_uses_the_endpoint_ids() -> None:
     assert provider.id_type == "PINPOINT_ENDPOINT_ID"
     out = render_batch(None, _email(), _endpoints(), provider, engine="rows")
     assert out["TextPart"].tolist() == ["First pick: c", "First pick: b", "First pick: c"]
+
+
+def test_serving_a_saved_model_with_another_catalog_warns(tmp_path) -> None:
+    from recommenders import CatalogMismatchWarning, save_model
+
+    model = PopularityRecommender().fit(_interactions())
+    save_model(model, tmp_path, "shop", catalog=_catalog())
+    config = _config(RecommendationProviderUri="model://shop")
+    ModelRecommendationProvider.from_configuration(config, tmp_path, _catalog())  # silent
+    bigger = make_catalog(pd.concat([_catalog().reset_index(), pd.DataFrame({"item_id": ["z"]})]))
+    with pytest.warns(
+        CatalogMismatchWarning,
+        match=r"\(6 items\) but .* \(7 items\): 0 of .* 2 of its items are unknown",
+    ):
+        provider = ModelRecommendationProvider.from_configuration(config, tmp_path, bigger)
+    assert len(provider.item_ids(["u1"])["u1"]) == 3
