@@ -325,7 +325,7 @@ def test_direct_tree_compiles_like_pybars_parsing_the_emitted_source(source, con
     from engagekit.templates._compile import HELPERS, compile_part, compile_source
 
     part = compile_part(source, html=True)
-    alias = getattr(part, "_alias", {})
+    alias = part.alias
     via_source = compile_source(P.emit(part.parsed.nodes, alias), True)
     expected = via_source(context, helpers=HELPERS, partials=part.partials)
     assert part.render(context) == expected

@@ -310,6 +310,7 @@ class CompiledPart:
     partial_nodes: dict[str, list[P.Node]]
     template: str | None = None
     part: str | None = None
+    alias: dict[tuple[str, str], str] = field(default_factory=dict)  # (partial, indent) -> name
     _fragments: dict[int, Callable[..., Any]] = field(default_factory=dict)
     _tests: dict[int, list[P.Node]] = field(default_factory=dict)  # conditions of blocks
 
@@ -329,7 +330,7 @@ class CompiledPart:
         key = id(nodes[0]) if len(nodes) == 1 else hash(tuple(id(n) for n in nodes))
         fn = self._fragments.get(key)
         if fn is None:
-            fn = compile_nodes(nodes, _aliases(self), self.html, self.template, self.part)
+            fn = compile_nodes(nodes, self.alias, self.html, self.template, self.part)
             self._fragments[key] = fn
         return fn
 
@@ -340,10 +341,6 @@ def _describe(exc: Exception) -> str:
         name = msg.rsplit(" ", 1)[-1]
         return f"unknown helper {name!r}: check the spelling or register it with register_helper"
     return msg
-
-
-def _aliases(part: CompiledPart) -> dict[tuple[str, str], str]:
-    return getattr(part, "_alias", {})
 
 
 def compile_nodes(
@@ -456,8 +453,7 @@ def compile_part(
             nodes = P.indent_nodes(defs[name], indent)
             compiled_partials[name_alias] = compile_nodes(nodes, alias, html, template, part)
     fn = compile_nodes(parsed.nodes, alias, html, template, part)
-    result = CompiledPart(source, html, parsed, fn, compiled_partials, defs, template, part)
-    result._alias = alias  # type: ignore[attr-defined]
+    result = CompiledPart(source, html, parsed, fn, compiled_partials, defs, template, part, alias)
     with _CACHE_LOCK:
         if len(_CACHE) >= _CACHE_MAX:
             _CACHE.clear()

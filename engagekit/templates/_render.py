@@ -13,7 +13,7 @@ import pandas as pd
 from engagekit.errors import TemplateError
 from engagekit.templates import helpers as _helpers
 from engagekit.templates._compile import CompiledPart, HBList, compile_part
-from engagekit.templates._context import endpoint_context, flatten_defaults
+from engagekit.templates._context import endpoint_context
 from engagekit.templates._models import Template
 from engagekit.templates.limits import DEFAULT_LIMITS, ChannelLimits, check_part, sms_segments
 from engagekit.templates.recommendations import (
@@ -232,14 +232,6 @@ def with_recommendations(
         taken = recs[col].array.take(positions, allow_fill=True)
         extra[col] = pd.Series(taken, index=rows.index)
     return rows.assign(**extra)
-
-
-def defaults_frame(rows: pd.DataFrame, defaults: Mapping[str, Any] | None) -> dict[str, Any]:
-    return flatten_defaults(defaults)
-
-
-def part_columns(template: Template) -> list[str]:
-    return list(template.parts())
 
 
 def sms_columns(bodies: pd.Series) -> tuple[pd.Series, pd.Series]:
