@@ -334,3 +334,26 @@ def test_any_index_and_plain_python_lists_work() -> None:
     got = evaluate(segment("s").attribute("tags", "y").metric("visits", "<", 3).build(), df)
     assert list(got.index) == [30, 10, 20]
     assert list(got) == [True, False, False]
+
+
+@pytest.mark.parametrize(
+    ("lat0", "lon0", "km"),
+    [(52.52, 13.405, 900), (0, 179.9, 300), (-89.5, 0, 200), (70, -170, 1500), (10, 0, 25_000)],
+)
+def test_gps_prefilter_never_drops_a_point_in_range(lat0: float, lon0: float, km: float) -> None:
+    from engagekit.segments._evaluate import haversine_km
+
+    rng = np.random.default_rng(int(abs(lat0 * 100 + lon0)))
+    lat = np.concatenate(
+        [rng.uniform(-90, 90, 20_000), lat0 + rng.normal(0, 5, 20_000).clip(-5, 5)]
+    )
+    lon = np.concatenate(
+        [rng.uniform(-180, 180, 20_000), (lon0 + rng.normal(0, 20, 20_000) + 180) % 360 - 180]
+    )
+    lat = lat.clip(-90, 90)
+    df = _frame(**{"Location.Latitude": list(lat), "Location.Longitude": list(lon)})
+    got = evaluate(segment("s").near(lat0, lon0, km=km).build(), df).to_numpy()
+    dist = haversine_km(lat, lon, lat0, lon0)
+    clear = np.abs(dist - km) > 1e-6  # leave out points within a micrometre of the edge
+    assert np.array_equal(got[clear], (dist <= km)[clear])
+    assert got.any()

@@ -252,11 +252,14 @@ class _Engine:
         key = ("float", name)
         if key not in self._cache:
             col = self._column(name)
-            self._cache[key] = (
-                np.full(self.n, np.nan)
-                if col is None
-                else pd.to_numeric(col, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-            )
+            if col is None:
+                values = np.full(self.n, np.nan)
+            elif col.dtype == np.float64:
+                values = col.to_numpy()  # a read-only view, no copy
+            else:
+                numbers = pd.to_numeric(col, errors="coerce")
+                values = numbers.to_numpy(dtype="float64", na_value=np.nan)
+            self._cache[key] = values
         return self._cache[key]
 
     def _last_activity(self) -> np.ndarray:
@@ -281,10 +284,19 @@ class _Engine:
         lat, lon = self._float("Location.Latitude"), self._float("Location.Longitude")
         if rows is not None:
             lat, lon = lat[rows], lon[rows]
-        # great-circle distance is at least R * |dlat|: a band on latitude is a safe prefilter
-        band = np.degrees(node.km / EARTH_RADIUS_KM) * (1 + 1e-9) + 1e-9
+        # a bounding box that holds the whole circle is a safe prefilter: the great-circle
+        # distance is at least R * |dlat|, and (away from the poles) the circle spans at most
+        # asin(sin(r) / cos(lat0)) of longitude
+        angle = node.km / EARTH_RADIUS_KM
+        band = np.degrees(angle) * (1 + 1e-9) + 1e-9
         with np.errstate(invalid="ignore"):
-            near = np.flatnonzero(np.abs(lat - node.latitude) <= band)
+            inside = np.abs(lat - node.latitude) <= band
+            cos_lat0 = math.cos(math.radians(node.latitude))
+            if angle < math.pi / 2 and math.sin(angle) < cos_lat0:
+                span = np.degrees(math.asin(math.sin(angle) / cos_lat0)) * (1 + 1e-9) + 1e-9
+                dlon = np.abs((lon - node.longitude + 180.0) % 360.0 - 180.0)
+                inside &= dlon <= span
+        near = np.flatnonzero(inside)
         out = np.zeros(len(lat), dtype=bool)
         if len(near):
             # compare haversine's ``a`` with the threshold: no asin/sqrt per row (monotone)
