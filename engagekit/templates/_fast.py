@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,7 @@ from engagekit.templates._context import (
 )
 
 #: a rendered piece for the selected rows: one string for all, or an Arrow array (one per row)
-Piece = str | pa.Array
+Piece: TypeAlias = Any  # str | pa.Array (pyarrow has no type stubs)
 LS = pa.large_string()
 
 
