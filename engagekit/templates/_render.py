@@ -220,7 +220,7 @@ def with_recommendations(
     """``rows`` plus RecommendationItems / Recommendations.* list columns from the provider."""
     if provider is None:
         return rows
-    config = config or getattr(provider, "config", None) or RecommenderConfig()
+    config = config or getattr(provider, "config", None) or RecommenderConfig.model_validate({})
     key = "User.UserId" if config.id_type == "PINPOINT_USER_ID" else "Id"
     if key not in rows:
         raise TemplateError(f"recommendations by {config.id_type} need a {key!r} column")

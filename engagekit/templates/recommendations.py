@@ -117,7 +117,7 @@ class CatalogRecommendationProvider:
         self.catalog = catalog.copy()
         self.catalog.index = self.catalog.index.astype(str)
         self.recommendations = recommendations
-        self.config = config or RecommenderConfig()
+        self.config = config or RecommenderConfig.model_validate({})
         self.transformer = transformer
         if default is not None:
             self.default = [str(i) for i in default]
@@ -163,7 +163,7 @@ def recommendation_columns(
     Attribute values come from ``provider.catalog`` (the column after ``Recommendations.``),
     pass through ``transformer`` when given, and are cut to 100 characters.
     """
-    config = config or getattr(provider, "config", None) or RecommenderConfig()
+    config = config or getattr(provider, "config", None) or RecommenderConfig.model_validate({})
     transformer = transformer or getattr(provider, "transformer", None)
     unique = list(dict.fromkeys(str(i) for i in ids if i is not None and i is not pd.NA))
     picks = provider.item_ids(unique, config.per_message)
