@@ -319,8 +319,16 @@ __all__ = [
 ]
 
 # -- built-ins (registered last, so the modules above can import this one) ---------------------
+from engagekit.channels.push import PushChannel  # noqa: E402
+from engagekit.channels.ses import SESChannel  # noqa: E402
 from engagekit.channels.simulator import SimulatorChannel  # noqa: E402
+from engagekit.channels.sms import SMSChannel  # noqa: E402
 from engagekit.channels.smtp import SMTPChannel  # noqa: E402
+from engagekit.channels.webhook import WebhookChannel  # noqa: E402
 
 register("simulator", SimulatorChannel)
 register("smtp", SMTPChannel)
+register("ses", SESChannel)
+register("sms", SMSChannel)
+register("push", PushChannel)
+register("webhook", WebhookChannel)

@@ -588,6 +588,7 @@ class _ChannelRun:
         self.in_doubt, self.bar, self.events, self.event_flush = in_doubt, bar, events, event_flush
         self.on_batch = on_batch
         self.shared_progress = shared_progress
+        self.stop: str | None = None
         self.run_ids: Sequence[str] = ()
         self._unflushed: list[int] = []
         self._token_key: bytes | None = None
@@ -609,6 +610,9 @@ class _ChannelRun:
                 self._batch(claimed)
                 if self.on_batch is not None:
                     self.on_batch(self.report)
+            if self.stop:
+                self.report.deferred_reasons[self.stop] += _count_pending(self.store, run_ids)
+                break
             if reason == "QUOTA_24H":
                 self._defer_quota(run_ids, since)
                 break
@@ -786,7 +790,7 @@ class _ChannelRun:
             if refused:
                 L.release(conn, refused, error_code="SPEND_LIMIT")
         if refused:
-            self.report.deferred_reasons["SPEND_LIMIT"] += len(refused)
+            self.stop = "SPEND_LIMIT"  # the rest of the run waits for next month's budget
         return admitted
 
     def _send(self, messages: list[Message]) -> dict[int, SendResult]:

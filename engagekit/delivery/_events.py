@@ -52,6 +52,7 @@ def event_types(channel_type: str, status: str, outcome: str | None, code: str |
             tail = {
                 "complaint": ["_email.delivered", "_email.complaint"],
                 "softbounce": ["_email.softbounce"],
+                "accepted": [],  # the provider reports delivery later (SES event destination)
             }.get(outcome or "", ["_email.delivered"])
             return ["_email.send", *tail]
         if outcome == "hardbounce":
@@ -62,6 +63,8 @@ def event_types(channel_type: str, status: str, outcome: str | None, code: str |
     if channel_type in ("SMS", "VOICE"):
         prefix = "_SMS" if channel_type == "SMS" else "_VOICE"
         if status == "sent":
+            if outcome == "buffered":  # accepted; the carrier's receipt arrives later
+                return [f"{prefix}.BUFFERED"]
             return [f"{prefix}.BUFFERED", f"{prefix}.SUCCESS"]
         if outcome == "optout":
             return [f"{prefix}.OPTOUT"]
