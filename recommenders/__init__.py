@@ -25,6 +25,7 @@ from recommenders.catalog import (
     make_catalog,
     sample_catalog,
 )
+from recommenders.ease import EASERecommender
 from recommenders.evaluation import (
     catalog_coverage,
     compare,
@@ -61,6 +62,7 @@ __all__ = [
     "RECOMMEND_COLUMNS",
     "ALSRecommender",
     "CatalogMismatchWarning",
+    "EASERecommender",
     "InteractionMatrix",
     "InteractionsError",
     "ItemKNNRecommender",

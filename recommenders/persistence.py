@@ -32,13 +32,15 @@ from recommenders._base import Recommender
 from recommenders._errors import CatalogMismatchWarning, NotFittedError, RecommenderError
 from recommenders.als import ALSRecommender
 from recommenders.catalog import catalog_fingerprint
+from recommenders.ease import EASERecommender
 from recommenders.knn import ItemKNNRecommender
 from recommenders.popularity import PopularityRecommender
 
 FORMAT_VERSION = 1
 DEFINITION_KIND = "recommender_model"
 MODEL_CLASSES: dict[str, type[Recommender]] = {
-    cls.__name__: cls for cls in (PopularityRecommender, ItemKNNRecommender, ALSRecommender)
+    cls.__name__: cls
+    for cls in (PopularityRecommender, ItemKNNRecommender, ALSRecommender, EASERecommender)
 }
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 

@@ -10,6 +10,7 @@ import pytest
 import recommenders
 from recommenders import (
     ALSRecommender,
+    EASERecommender,
     InteractionsError,
     ItemKNNRecommender,
     NotFittedError,
@@ -33,6 +34,7 @@ MODELS = [
     lambda: ItemKNNRecommender(n_neighbors=10),
     lambda: ItemKNNRecommender(n_neighbors=5, prune="source"),
     lambda: ALSRecommender(factors=4, iterations=10, regularization=1.0, random_state=0),
+    lambda: EASERecommender(regularization=10.0, n_threads=1),
 ]
 
 
@@ -400,7 +402,17 @@ def test_decay_weights_halve_per_half_life_and_favour_recent_items() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["_base", "catalog", "interactions", "knn", "popularity", "als", "evaluation", "serving"],
+    [
+        "_base",
+        "catalog",
+        "interactions",
+        "knn",
+        "popularity",
+        "als",
+        "ease",
+        "evaluation",
+        "serving",
+    ],
 )
 def test_docstring_examples_run(module: str) -> None:
     import doctest
@@ -456,3 +468,8 @@ def test_popularity_has_no_similar_items() -> None:
     model = PopularityRecommender().fit(_clusters())
     with pytest.raises(RecommenderError, match="no notion of item similarity"):
         model.similar_items(["a0"])
+
+
+def test_ease_refuses_catalogs_too_large_for_a_dense_inverse() -> None:
+    with pytest.raises(RecommenderError, match=r"more than max_items=5\. Use ALSRecommender"):
+        EASERecommender(max_items=5).fit(_clusters())

@@ -14,6 +14,7 @@ from conftest import shared_path
 
 from recommenders import (
     ALSRecommender,
+    EASERecommender,
     ItemKNNRecommender,
     ModelRecommendationProvider,
     PopularityRecommender,
@@ -45,6 +46,7 @@ def stratified_table(interactions: pd.DataFrame) -> pd.DataFrame:
         "popularity": PopularityRecommender(),
         "itemknn": ItemKNNRecommender(),
         "als": ALSRecommender(random_state=0),
+        "ease": EASERecommender(n_threads=1),
     }
     return compare(models, train, test, k=10)
 
@@ -64,7 +66,7 @@ def test_popularity_matches_the_public_reference(stratified_table: pd.DataFrame)
 
 def test_every_model_beats_popularity_on_ndcg(stratified_table: pd.DataFrame) -> None:
     pop = stratified_table.loc["popularity", "ndcg@10"]
-    for name in ("itemknn", "als"):
+    for name in ("itemknn", "als", "ease"):
         row = stratified_table.loc[name]
         assert row["ndcg@10"] > pop + 0.1, (name, row["ndcg@10"], pop)
         assert row["precision@10"] > stratified_table.loc["popularity", "precision@10"] + 0.1

@@ -14,6 +14,7 @@ from engagekit.project import Project
 from recommenders import (
     ALSRecommender,
     CatalogMismatchWarning,
+    EASERecommender,
     ItemKNNRecommender,
     NotFittedError,
     PopularityRecommender,
@@ -51,6 +52,7 @@ MODELS = [
     PopularityRecommender,
     ItemKNNRecommender,
     lambda: ALSRecommender(factors=8, iterations=4, random_state=1),
+    lambda: EASERecommender(regularization=5.0, n_threads=1),
 ]
 
 
