@@ -357,3 +357,11 @@ def test_gps_prefilter_never_drops_a_point_in_range(lat0: float, lon0: float, km
     clear = np.abs(dist - km) > 1e-6  # leave out points within a micrometre of the edge
     assert np.array_equal(got[clear], (dist <= km)[clear])
     assert got.any()
+
+
+def test_a_pinned_older_version_of_itself_is_not_a_cycle(project: Project) -> None:
+    save_segment(project, segment("a").country("DE").build())
+    widened = segment("a").based_on(("a", 1)).new_group().country("FR").combine("ANY").build()
+    assert save_segment(project, widened) == 2
+    df = _frame(**{"Location.Country": ["DE", "FR", "US"]})
+    assert list(evaluate("a", df, project=project)) == [True, True, False]

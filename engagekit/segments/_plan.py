@@ -146,7 +146,7 @@ class Compiler:
 
     now_us: int
     resolve: Resolver | None = None
-    _stack: list[str] = field(default_factory=list)
+    _stack: list[tuple[str, int | None]] = field(default_factory=list)
 
     def segment(self, seg: Segment, path: str = "") -> Node:
         parts: list[Node] = []
@@ -183,19 +183,25 @@ class Compiler:
                 kind="segment",
             )
         key = f"{ref.id}@{ref.version}" if ref.version else ref.id
-        if ref.id in self._stack:
-            cycle = " -> ".join([*self._stack[self._stack.index(ref.id) :], ref.id])
-            raise DefinitionError(
-                f"segments include each other in a cycle: {cycle}; remove one of the references",
+        # the stack holds (name, version or None for "the active one") being compiled: the same
+        # entry twice is a cycle; a pinned older version of a segment on the stack is not
+        entry = (ref.id, ref.version)
+        if entry in self._stack:
+            names = [name for name, _ in self._stack[self._stack.index(entry) :]]
+            error = DefinitionError(
+                f"segments include each other in a cycle: {' -> '.join([*names, ref.id])}; "
+                "remove one of the references",
                 path=f"{path}.Id",
                 kind="segment",
             )
+            error.cycle = True  # type: ignore[attr-defined]
+            raise error
         base = self.resolve(ref, path)
-        self._stack.append(ref.id)
+        self._stack.append(entry)
         try:
             return self.segment(base)
         except DefinitionError as exc:
-            if "cycle" in str(exc) or exc.path is None or key in (exc.path or ""):
+            if getattr(exc, "cycle", False):
                 raise
             raise DefinitionError(
                 f"in base segment {key!r}: {exc}", path=f"{path}.Id", kind="segment"

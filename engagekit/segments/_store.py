@@ -47,15 +47,8 @@ def resolver(project: Project) -> Resolver:
 
 def check_references(project: Project, segment: Segment) -> None:
     """Raise DefinitionError for unknown or deleted bases and for cycles through ``segment``."""
-    resolve = resolver(project)
-
-    def resolve_with_self(ref: SegmentReference, path: str) -> Segment:
-        if ref.id == segment.name and ref.version is None:
-            return segment
-        return resolve(ref, path)
-
-    compiler = Compiler(0, resolve_with_self)
-    compiler._stack.append(segment.name)
+    compiler = Compiler(0, resolver(project))
+    compiler._stack.append((segment.name, None))
     compiler.segment(segment)
 
 
