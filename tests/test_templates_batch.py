@@ -312,3 +312,85 @@ def test_movielens_catalog_feeds_titles_and_urls_into_an_email():
     assert out["HtmlPart"].iloc[0].count('<a href="http://us.imdb.com/') == 3
     assert out["Subject"].iloc[1].startswith("Star Wars (1977)")  # the most rated film
     pd.testing.assert_frame_equal(out, render_batch(None, t, eps, provider, engine="rows"))
+
+
+# -- property: the fast engine equals the reference on generated templates -------------------
+
+FRAGMENTS = [
+    "{{Attributes.plan}}",
+    "{{Attributes.plan.[0]}}",
+    "{{{Location.City}}}",
+    "{{Id}}",
+    "{{User.UserAttributes.FirstName}}",
+    "{{upper Location.City}}",
+    "{{Metrics.visits}}",
+    "{{#if Attributes.vip}}V{{else}}N{{/if}}",
+    "{{add Metrics.visits 1}}",
+    "<p>&'=</p>",
+    "\n",
+    "{{#each Attributes.interests}}{{@index}}{{this}}{{#if @last}}.{{/if}}{{else}}-{{/each}}",
+    "{{#eq Attributes.plan.[0] 'pro'}}P{{else if (gt Metrics.visits 5)}}G{{else}}L{{/eq}}",
+    "{{#unless Location.City}}?{{/unless}}",
+    "{{#each Attributes.interests}}{{../Id}}{{/each}}",
+    "{{#Location}}{{City}}{{/Location}}",
+    " {{~Id~}} ",
+    "{{lookup Attributes 'plan'}}",
+    "{{> p}}",
+    "{{Attributes}}",
+    "{{#with Location}}{{Country}}{{/with}}",
+]
+
+
+@pytest.fixture(scope="module")
+def messy() -> pd.DataFrame:
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    n = 40
+    pick = lambda values: [values[i] for i in rng.integers(0, len(values), n)]  # noqa: E731
+    return normalize_endpoints(
+        pd.DataFrame(
+            {
+                "Id": [f"e{i % 37}" for i in range(n)],  # a few duplicated ids
+                "Attributes.plan": pick([["pro"], ["free"], None, [], ["pro", "x"]]),
+                "Attributes.vip": pick([["true"], None, [""]]),
+                "Attributes.interests": pick([["a", "b"], ["b"], [], None, ["<c>"] * 16]),
+                "Location.City": pick(["Paris", None, "Los Angeles", "A&B"]),
+                "Location.Country": pick(["FR", "US", None]),
+                "Metrics.visits": pick([1.0, 6.0, 2.5, None]),
+                "User.UserAttributes.FirstName": pick([["Ada"], ["{{Id}}"], None]),
+            }
+        )
+    )
+
+
+def _program(draw, depth: int = 0) -> str:
+    from hypothesis import strategies as st
+
+    parts = draw(st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=5))
+    if depth < 2 and draw(st.booleans()):
+        cond = draw(
+            st.sampled_from(
+                ["Attributes.vip", "(eq Location.Country 'US')", "Attributes.interests"]
+            )
+        )
+        inner = _program(draw, depth + 1)
+        parts.insert(draw(st.integers(0, len(parts))), f"{{{{#if {cond}}}}}{inner}{{{{/if}}}}")
+    return "".join(parts)
+
+
+def test_fast_engine_equals_reference_on_generated_templates(messy):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def check(data):
+        source = _program(data.draw)
+        t = EmailTemplate(Subject="s", HtmlPart=source, TextPart=source)
+        partials = {"p": "[{{Location.Country}}|{{Attributes.plan}}]"}
+        fast = render_batch(None, t, messy, partials=partials)
+        rows = render_batch(None, t, messy, partials=partials, engine="rows")
+        pd.testing.assert_frame_equal(fast, rows)
+
+    check()
