@@ -260,6 +260,15 @@ if _SAFESYMBOL in _GRAMMAR:  # accept one-character hash keys: {{h s="x"}}
     _GRAMMAR = _GRAMMAR.replace(_SAFESYMBOL, _SAFESYMBOL.replace(")+:symbol", ")*:symbol"), 1)
 
 
+class _LazyGrammar:
+    """Build engagekit's PEG grammar on first use (templates compiled from trees never need it)."""
+
+    def __get__(self, obj: Any, owner: type) -> Any:
+        grammar = OMeta.makeGrammar(_GRAMMAR, {}, "engagekit_handlebars")
+        owner._handlebars = grammar  # type: ignore[attr-defined]
+        return grammar
+
+
 class _Tree:
     """A pybars3 token tree standing in for source (see :func:`_parse.tree`)."""
 
@@ -274,7 +283,7 @@ class _Compiler(pybars.Compiler):
     only pybars3's code generation.
     """
 
-    _handlebars = OMeta.makeGrammar(_GRAMMAR, {}, "engagekit_handlebars")
+    _handlebars = _LazyGrammar()
 
     def whitespace_control(self, source: str) -> str:
         return source
