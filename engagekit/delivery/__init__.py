@@ -27,12 +27,14 @@ The guarantee, precisely
   (simulator, webhook receivers, checkpointing SMTP servers, Gmail-like Message-ID dedup);
   otherwise it is exactly once except for the in-doubt messages, which are at least once
   (``resend``) or at most once (``fail``), and the ledger says which rows those were.
-* Opted-out endpoints and suppressed addresses are checked when the batch holding them is about
-  to be sent: an opt-out recorded before that moment is always honoured.
+* Opted-out endpoints and suppressed addresses are checked when the batch holding them is
+  prepared (at most one batch before it is sent): an opt-out recorded before that moment is
+  always honoured.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections import Counter
@@ -589,6 +591,7 @@ class _ChannelRun:
         self.on_batch = on_batch
         self.shared_progress = shared_progress
         self.stop: str | None = None
+        self._answered_at: dict[int, str] = {}
         self.run_ids: Sequence[str] = ()
         self._unflushed: list[int] = []
         self._token_key: bytes | None = None
@@ -597,27 +600,42 @@ class _ChannelRun:
         )
 
     def execute(self, run_ids: Sequence[str], batch_size: int, cutoff: str) -> None:
+        """Claim, prepare and send batches; batch k+1 is prepared while batch k is sending."""
+        from concurrent.futures import Future, ThreadPoolExecutor
+
         ch = self.ch
         self.run_ids = run_ids
         quota = ch.max_24_hour_send
-        while True:
-            since = (datetime.now(UTC) - timedelta(hours=24)).isoformat(timespec="microseconds")
-            claimed, reason = L.claim(
-                self.store, self.worker, run_ids, ch.name, batch_size,
-                due_before=cutoff, quota=quota, quota_since=since,
-            )  # fmt: skip
-            if claimed:
-                self._batch(claimed)
-                if self.on_batch is not None:
-                    self.on_batch(self.report)
-            if self.stop:
-                self.report.deferred_reasons[self.stop] += _count_pending(self.store, run_ids)
-                break
-            if reason == "QUOTA_24H":
-                self._defer_quota(run_ids, since)
-                break
-            if not claimed:
-                break
+        inflight: Future[Any] | None = None
+        with ThreadPoolExecutor(1, thread_name_prefix="deliver-send") as sender:
+            try:
+                while True:
+                    since = (datetime.now(UTC) - timedelta(hours=24)).isoformat(
+                        timespec="microseconds"
+                    )
+                    claimed, reason = L.claim(
+                        self.store, self.worker, run_ids, ch.name, batch_size,
+                        due_before=cutoff, quota=quota, quota_since=since,
+                    )  # fmt: skip
+                    prepared = self._prepare(claimed) if claimed else None
+                    if inflight is not None:
+                        self._finish(*inflight.result())
+                        inflight = None
+                    if prepared is not None:
+                        inflight = sender.submit(self._send_prepared, prepared)
+                    if self.stop or reason == "QUOTA_24H" or not claimed:
+                        break
+                if inflight is not None:
+                    self._finish(*inflight.result())
+                    inflight = None
+            finally:
+                if inflight is not None:  # an error elsewhere: let the send end, keep its rows
+                    with contextlib.suppress(Exception):
+                        self._finish(*inflight.result())
+        if self.stop:
+            self.report.deferred_reasons[self.stop] += _count_pending(self.store, run_ids)
+        elif reason == "QUOTA_24H":
+            self._defer_quota(run_ids, since)
         self._flush_events(force=True)
 
     def _defer_quota(self, run_ids: Sequence[str], since: str) -> None:
@@ -628,10 +646,9 @@ class _ChannelRun:
             self.report.next_capacity_at = datetime.fromisoformat(oldest) + timedelta(hours=24)
 
     # -- one batch ---------------------------------------------------------------------------
-    def _batch(self, claimed: Sequence[Any]) -> None:
+    def _prepare(self, claimed: Sequence[Any]) -> tuple[list[L.Completion], list[Message], dict]:
+        """Consent and sandbox checks, rendering and the spend limit for a claimed batch."""
         done: list[L.Completion] = []
-        suppress: list[tuple[str, str, str]] = []
-        # 1. consent, checked right before sending
         blocked = self._suppressed({str(r["address"]).lower() for r in claimed})
         live = []
         for r in claimed:
@@ -648,20 +665,31 @@ class _ChannelRun:
                     attempts=int(r["attempts"])))  # fmt: skip
             else:
                 live.append(r)
-        # 2. render
         messages, render_failed = self._messages(live)
         done += render_failed
-        # 3. SMS spend limit
         messages = self._admit_spend(messages)
-        by_id = {int(r["rowid"]): r for r in claimed}
-        # 4. pace + send + retry
-        results = self._send(messages)
+        return done, messages, {int(r["rowid"]): r for r in claimed}
+
+    def _send_prepared(
+        self, prepared: tuple[list[L.Completion], list[Message], dict]
+    ) -> tuple[list[L.Completion], list[Message], dict, dict[int, SendResult]]:
+        done, messages, by_id = prepared
+        return done, messages, by_id, self._send(messages)
+
+    def _finish(
+        self,
+        done: list[L.Completion],
+        messages: list[Message],
+        by_id: dict[int, Any],
+        results: dict[int, SendResult],
+    ) -> None:
+        """Complete a sent batch in the ledger (one transaction) and count it."""
+        suppress: list[tuple[str, str, str]] = []
         for m in messages:
             res = results.get(m.ledger_id)
             if res is None:
                 continue
-            r = by_id[m.ledger_id]
-            c = self._completion(r, res)
+            c = self._completion(by_id[m.ledger_id], res)
             done.append(c)
             reason = {"hardbounce": "BOUNCE", "complaint": "COMPLAINT", "optout": "OPT_OUT"}.get(
                 res.outcome or ""
@@ -692,6 +720,8 @@ class _ChannelRun:
             )  # fmt: skip
         self._unflushed += [c.rowid for c in done]
         self._flush_events()
+        if self.on_batch is not None:
+            self.on_batch(self.report)
 
     def _suppressed(self, addresses: set[str]) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -805,6 +835,9 @@ class _ChannelRun:
                 chunk = todo[start : start + n]
                 self.pacer.wait(len(chunk))
                 answers += zip(chunk, self.ch.send_batch(chunk), strict=True)
+                stamp = isonow()
+                for m in chunk:
+                    self._answered_at[m.ledger_id] = stamp
             todo = []
             for m, res in answers:
                 again = res.status in _RETRYABLE or (
@@ -842,7 +875,7 @@ class _ChannelRun:
             outcome=res.outcome,
             error_code=res.error_code if res.status != "sent" else None,
             error=res.error or note,
-            sent_at=isonow() if handed else None,
+            sent_at=self._answered_at.pop(int(r["rowid"]), None) or isonow() if handed else None,
             attempts=int(r["attempts"]),
         )
 
