@@ -3,7 +3,8 @@
 Default size: 100k users × 20k items × 5M interactions from ``recommenders.sample_interactions``
 (power-law item popularity, heavy-tailed user activity, taste clusters; vectorised, seeded).
 Each model runs in its own process so its peak RSS is its own; the reference in the same run
-is the popularity baseline. Then the MovieLens 100k evaluation table (75/25 stratified
+is the popularity baseline (EASE's dense item × item inverse is out of reach at 20k items; it
+appears in the MovieLens table). Then the MovieLens 100k evaluation table (75/25 stratified
 split, k=10) when ../shared is there.
 
     .venv/bin/python benchmarks/bench_recommenders.py            # full size
@@ -114,6 +115,7 @@ def bench_synthetic(sizes: tuple[int, int, int], models: list[str]) -> pd.DataFr
 def bench_movielens(quick: bool) -> pd.DataFrame | None:
     from recommenders import (
         ALSRecommender,
+        EASERecommender,
         ItemKNNRecommender,
         PopularityRecommender,
         compare,
@@ -134,6 +136,7 @@ def bench_movielens(quick: bool) -> pd.DataFrame | None:
             "itemknn": ItemKNNRecommender(),
             "itemknn_source": ItemKNNRecommender(prune="source"),
             "als": ALSRecommender(random_state=0),
+            "ease": EASERecommender(),
         },
         train,
         test,
