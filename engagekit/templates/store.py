@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -33,13 +34,23 @@ def check_name(name: str) -> str:
 
 
 def save_template(
-    project: Project, name: str, template: Template, *, comment: str | None = None
+    project: Project,
+    name: str,
+    template: Template,
+    *,
+    comment: str | None = None,
+    partials: Mapping[str, str] | None = None,
 ) -> int:
     """Store ``template`` as the next version of ``name`` (compiled first, so a template that
-    does not compile is never saved) and make it active; returns the version number."""
+    does not compile is never saved) and make it active; returns the version number.
+
+    A template that uses partials other than its inline ones is checked with ``partials``.
+    """
     check_name(name)
     for part, source in template.parts().items():
-        compile_part(source, html=template.is_html(part), template=name, part=part)
+        compile_part(
+            source, html=template.is_html(part), template=name, part=part, partials=partials
+        )
     return project.store.save_definition(KIND, name, template.to_json(), comment=comment)
 
 
