@@ -29,6 +29,7 @@ from recommenders.ease import EASERecommender
 from recommenders.evaluation import (
     catalog_coverage,
     compare,
+    grid_search,
     map_at_k,
     ndcg_at_k,
     precision_at_k,
@@ -79,6 +80,7 @@ __all__ = [
     "check_catalog",
     "compare",
     "decay_weights",
+    "grid_search",
     "interactions_from_events",
     "interactions_from_lake",
     "list_models",

@@ -12,6 +12,7 @@ users in the test frame, so a user who got no hit counts as zero.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -272,6 +273,46 @@ def compare(
         row["recommend_seconds"] = t2 - t1
         rows.append(row)
     return pd.DataFrame(rows).set_index("model")
+
+
+def grid_search(
+    model: Recommender,
+    grid: Mapping[str, Iterable[Any]],
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    k: int = 10,
+    *,
+    metric: str = "ndcg",
+    **compare_kwargs: Any,
+) -> pd.DataFrame:
+    """Try every combination of ``grid`` on copies of ``model``; best ``metric@k`` first.
+
+    One row per combination: its parameters, then the :func:`compare` columns.
+
+        >>> grid_search(ALSRecommender(), {"factors": [16, 32], "regularization": [10, 30]},
+        ...             train, test)                                  # doctest: +SKIP
+    """
+    names = list(grid)
+    values = [list(grid[name]) for name in names]
+    if not names or any(not v for v in values):
+        raise RecommenderError("grid needs at least one parameter with at least one value")
+    unknown = [n for n in names if n not in model.get_params()]
+    if unknown:
+        raise RecommenderError(
+            f"{type(model).__name__} has no parameter(s) {unknown}; "
+            f"valid: {', '.join(model.get_params())}"
+        )
+    combos = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
+    models = {
+        f"#{i}": type(model)(**(model.get_params() | combo)) for i, combo in enumerate(combos)
+    }
+    table = compare(models, train, test, k, **compare_kwargs)
+    params = pd.DataFrame(combos, index=table.index)
+    out = pd.concat([params, table], axis=1)
+    column = f"{metric}@{k}"
+    if column not in out.columns:
+        raise RecommenderError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    return out.sort_values(column, ascending=False, kind="stable").reset_index(drop=True)
 
 
 def _name_models(models: Iterable[Recommender]) -> dict[str, Recommender]:

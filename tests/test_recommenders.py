@@ -473,3 +473,15 @@ def test_popularity_has_no_similar_items() -> None:
 def test_ease_refuses_catalogs_too_large_for_a_dense_inverse() -> None:
     with pytest.raises(RecommenderError, match=r"more than max_items=5\. Use ALSRecommender"):
         EASERecommender(max_items=5).fit(_clusters())
+
+
+def test_grid_search_ranks_parameter_combinations_by_the_metric() -> None:
+    train, test = split_stratified(_clusters(200), ratio=0.6, seed=0)
+    table = recommenders.grid_search(
+        ItemKNNRecommender(), {"n_neighbors": [1, 10], "binary": [True, False]}, train, test, k=3
+    )
+    assert len(table) == 4
+    assert {"n_neighbors", "binary", "ndcg@3", "fit_seconds"} <= set(table.columns)
+    assert table["ndcg@3"].is_monotonic_decreasing
+    with pytest.raises(RecommenderError, match=r"no parameter\(s\) \['rank'\]"):
+        recommenders.grid_search(ItemKNNRecommender(), {"rank": [1]}, train, test)
