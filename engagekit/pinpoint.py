@@ -70,6 +70,6 @@ def _enum_problems(target: Shape, value: Any, path: str) -> list[str]:
     elif isinstance(target, MapShape) and isinstance(value, dict):
         for key, item in value.items():
             out += _enum_problems(target.value, item, f"{path}.{key}")
-    elif target.enum and isinstance(value, str) and value not in target.enum:
+    elif getattr(target, "enum", None) and isinstance(value, str) and value not in target.enum:
         out.append(f"{path}: {value!r} is not one of {', '.join(target.enum)}")
     return out
