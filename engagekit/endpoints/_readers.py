@@ -149,9 +149,10 @@ def sniff_format(file: SourceFile) -> Format:
 
 
 # -- file-level checks -------------------------------------------------------------------------
-def check_text(file: SourceFile) -> tuple[int, int, bool]:
-    """Refuse empty, binary and non-UTF-8 files; returns (BOM length, newline count, ends with a
-    newline)."""
+def check_text(file: SourceFile, *, utf8: bool = True) -> tuple[int, int, bool]:
+    """Refuse empty, binary and (with ``utf8``) non-UTF-8 files; returns (BOM length, newline
+    count, ends with a newline). pyarrow's readers check UTF-8 themselves, so the fast paths
+    skip that pass and come back with ``utf8=True`` only to explain a failure."""
     buf = file.buffer
     head = file.head(4)
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -171,7 +172,7 @@ def check_text(file: SourceFile) -> tuple[int, int, bool]:
                 line=_line_at(buf, pos),
             )
         try:
-            if decoder.getstate()[0] or not chunk.isascii():
+            if utf8 and (decoder.getstate()[0] or not chunk.isascii()):
                 decoder.decode(chunk, final=start + _CHUNK >= buf.size)
         except UnicodeDecodeError as exc:
             pos = start + exc.start
@@ -234,7 +235,7 @@ def column_problem(name: str) -> str | None:
 
 # -- CSV ---------------------------------------------------------------------------------------
 def read_csv(file: SourceFile) -> RawFile:
-    bom, newlines, ends_nl = check_text(file)
+    bom, newlines, ends_nl = check_text(file, utf8=False)
     if file.head(64)[bom:].lstrip().startswith(b"{"):
         raise ImportFileError(file.name, "the file holds JSON, not CSV; import it as ndjson")
     header, header_lines = _csv_header(file, bom)
@@ -259,7 +260,7 @@ def read_csv(file: SourceFile) -> RawFile:
                 quoted_strings_can_be_null=True,
             ),
         )
-    except pa.ArrowInvalid:
+    except pa.ArrowInvalid:  # not UTF-8 (explained by check_text) or not parseable
         return _read_csv_python(file, bom, header)
     if invalid:
         return _read_csv_python(file, bom, header)
@@ -293,6 +294,7 @@ def _csv_header(file: SourceFile, bom: int) -> tuple[list[str], int]:
 
 def _read_csv_python(file: SourceFile, bom: int, header: list[str]) -> RawFile:
     """Exact line numbers and per-record rejects, by the standard library's csv module."""
+    check_text(file)  # a precise error if the file is not UTF-8
     text = file.buffer[bom:].to_pybytes().decode("utf-8")
     reader = csv.reader(io.StringIO(text, newline=""), strict=False)
     width = len(header)
@@ -338,7 +340,7 @@ def _csv_line(values: list[Any]) -> str:
 
 # -- NDJSON ------------------------------------------------------------------------------------
 def read_ndjson(file: SourceFile) -> RawFile:
-    bom, newlines, ends_nl = check_text(file)
+    bom, newlines, ends_nl = check_text(file, utf8=False)
     first = file.head(1 << 12)[bom:].lstrip()
     if not first.startswith(b"{"):
         raise ImportFileError(
@@ -367,9 +369,8 @@ def read_ndjson(file: SourceFile) -> RawFile:
 def _flatten(table: pa.Table) -> pa.Table | None:
     """Nested structs to dotted columns; None when a shape needs the record-by-record path."""
     while any(pa.types.is_struct(f.type) for f in table.schema):
-        for f in table.schema:
-            if pa.types.is_struct(f.type) and not f.type.num_fields:
-                table = table.drop_columns([f.name])
+        if any(pa.types.is_struct(f.type) and not f.type.num_fields for f in table.schema):
+            return None  # {} somewhere: let the record-by-record path judge each one
         table = table.flatten()
     for f in table.schema:
         if pa.types.is_null(f.type):
@@ -384,6 +385,7 @@ def _flatten(table: pa.Table) -> pa.Table | None:
 
 
 def _read_ndjson_python(file: SourceFile, bom: int) -> RawFile:
+    check_text(file)  # a precise error if the file is not UTF-8
     text = file.buffer[bom:].to_pybytes().decode("utf-8")
     rows: list[dict[str, Any]] = []
     lines: list[int] = []

@@ -294,7 +294,8 @@ def string_lists(name: str, arr: pa.Array, problems: Problems) -> pa.Array:
     too_many = np.nan_to_num(lengths.astype(float), nan=0) > MAX_ATTRIBUTE_VALUES
     problems.add(name, too_many, f"more than {MAX_ATTRIBUTE_VALUES} values")
     flat = lists.flatten()
-    if len(flat):
+    longest = pc.max(pc.binary_length(flat)).as_py() if len(flat) else None
+    if longest is not None and longest > MAX_ATTRIBUTE_VALUE_CHARS:  # bytes >= characters
         long_value = np_bool(pc.greater(pc.utf8_length(flat), MAX_ATTRIBUTE_VALUE_CHARS))
         if long_value.any():
             parents = pc.list_parent_indices(lists).to_numpy()
