@@ -204,3 +204,34 @@ def test_opted_out_addresses_are_never_sent_to(
             if i < n:
                 assert addresses[i] not in sim.accepted.values()
         assert len(sim.accepted) == int((rows["status"] == "sent").sum())
+
+
+def test_cli_consent_and_ledger_commands(project: Project, capsys: pytest.CaptureFixture) -> None:
+    from engagekit.cli import main
+
+    path = str(project.path)
+    assert main(["consent", "suppress", "-P", path, "x@example.com", "--reason", "MANUAL"]) == 0
+    assert (
+        main(["consent", "inbound-sms", "-P", path, "--from", "+14155550101", "--body", "stop"])
+        == 0
+    )
+    assert main(["consent", "list", "-P", path]) == 0
+    out = capsys.readouterr().out
+    assert "x@example.com" in out and "+14155550101" in out and "opted out" in out
+    from engagekit.templates import EmailTemplate, save_template
+
+    assert save_template(project, "t", EmailTemplate(Subject="Hi", TextPart="Hello")) == 1
+    addresses = ["a@example.com", "bounce@simulator.amazonses.com"]
+    snapshot(project, addresses)
+    plan_file = project.path / "plan.parquet"
+    plan_for(addresses).to_parquet(plan_file)
+    code = main(["deliver", "r1", "-P", path, "--plan", str(plan_file), "--quiet",
+                 "--channel", "simulator"])  # fmt: skip
+    assert code == 3  # one hard bounce
+    assert main(["ledger", "-P", path, "--run", "r1"]) == 0
+    out = capsys.readouterr().out
+    assert "HARD_BOUNCE" in out and "sent" in out
+    assert main(["channels", "-P", path]) == 0
+    assert "registered channel types: push, ses, simulator, sms, smtp, webhook" in (
+        capsys.readouterr().out
+    )
