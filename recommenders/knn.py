@@ -115,8 +115,13 @@ class ItemKNNRecommender(Recommender):
 
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         x = self._weights(self.user_items_[rows])
-        scores = (x @ self.similarity_).toarray()
+        product = (x @ self.similarity_).tocsr()
         if not hasattr(self, "_fallback"):
             pop = self.item_popularity_
             self._fallback = (pop / (pop.max() + 1.0) - 1.0).astype(np.float32)
-        return np.where(scores > 0, scores, self._fallback[None, :]).astype(np.float32, copy=False)
+        # start from the fallback row and write the evidence over it
+        scores = np.repeat(self._fallback[None, :], len(rows), axis=0)
+        row_of = np.repeat(np.arange(len(rows)), np.diff(product.indptr))
+        positive = product.data > 0
+        scores[row_of[positive], product.indices[positive]] = product.data[positive]
+        return scores
