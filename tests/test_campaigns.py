@@ -530,6 +530,7 @@ def test_plan_run_saves_the_plan_and_records_the_run(project):
     runs = cp.run_history(project, "autumn")
     assert runs["run_id"].tolist() == [plan["run_id"].iloc[0]]
     assert runs["details"].iloc[0]["counts"]["rows"] == len(plan)
+    assert runs["details"].iloc[0]["srm"]["flagged"] is False
 
 
 def test_dry_run_returns_counts_and_rendered_previews_without_saving(project):

@@ -744,10 +744,14 @@ def reason_counts(plan: pd.DataFrame) -> pd.DataFrame:
 
 
 def allocation_check(plan: pd.DataFrame, campaign: Campaign, *, threshold: float = 0.001) -> Any:
-    """SRM check of the plan's users per arm against the design (counts distinct users)."""
-    unit = plan["user_id"].astype("string").where(plan["user_id"].notna(), plan["endpoint_id"])
-    per_user = pd.DataFrame({"unit": unit, "arm": plan["treatment_id"].astype("string")})
-    counts = per_user.drop_duplicates("unit")["arm"].value_counts()
+    """SRM check of the plan's users per arm against the design (counts distinct users, so
+    recurring runs concatenated by :func:`load_plans` count each user once)."""
+    keys = unit_keys(
+        units(pd.DataFrame({"Id": plan["endpoint_id"], "User.UserId": plan["user_id"]}))
+    )
+    _, first = np.unique(keys, return_index=True)
+    arms = plan["treatment_id"].astype("string").to_numpy()[first]
+    counts = pd.Series(arms).value_counts()
     return srm_check(counts, campaign.allocation().shares(), threshold=threshold)
 
 

@@ -444,7 +444,20 @@ def plan_run(
             plan, campaign, frame, project=project, sample=sample, now=now_ts.to_pydatetime()
         )
     save_plan(project, plan)
-    record_run(project, plan)
+    srm = allocation_check(plan, campaign) if len(plan) else None
+    details = (
+        {}
+        if srm is None
+        else {
+            "srm": {
+                "chi2": srm.chi2,
+                "p_value": srm.p_value,
+                "flagged": srm.flagged,
+                "observed": srm.observed,
+            }
+        }
+    )
+    record_run(project, plan, details=details)  # fmt: skip
     return plan
 
 
