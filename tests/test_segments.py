@@ -365,3 +365,16 @@ def test_a_pinned_older_version_of_itself_is_not_a_cycle(project: Project) -> No
     assert save_segment(project, widened) == 2
     df = _frame(**{"Location.Country": ["DE", "FR", "US"]})
     assert list(evaluate("a", df, project=project)) == [True, True, False]
+
+
+def test_empty_frames_and_events_without_the_needed_columns() -> None:
+    empty = _frame(ChannelType=[])
+    assert evaluate(segment("s").channel("EMAIL").active("DAY_7").build(), empty).empty
+    assert estimate(segment("s").channel("EMAIL").build(), empty).total == 0
+    df = _frame(EffectiveDate=["2026-10-30T00:00:00Z"])
+    with pytest.raises(DefinitionError, match="event_type and event_timestamp; missing event_type"):
+        evaluate(
+            segment("s").active("DAY_7").build(),
+            df,
+            events=pd.DataFrame({"endpoint_id": ["e0"], "event_timestamp": [NOW]}),
+        )

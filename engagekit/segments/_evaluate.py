@@ -267,6 +267,15 @@ class _Engine:
         if key not in self._cache:
             last = _micros(self._column("EffectiveDate"), self.n)
             ev = self.events
+            if ev is not None:
+                missing = {"endpoint_id", "event_type", "event_timestamp"} - set(ev.columns)
+                if missing:
+                    raise DefinitionError(
+                        "events for Behavior.Recency need the columns endpoint_id, event_type "
+                        f"and event_timestamp; missing {', '.join(sorted(missing))}",
+                        path="Behavior.Recency",
+                        kind="segment",
+                    )
             if ev is not None and len(ev) and self._column("Id") is not None:
                 sessions = ev.loc[ev["event_type"] == SESSION_START]
                 latest = (
