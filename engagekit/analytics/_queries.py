@@ -61,32 +61,25 @@ def _where(conds: Sequence[str]) -> str:
 def _active_days(d: Dialect, start: Any, end: Any, event_types: Sequence[str]) -> str:
     conds = [in_list("event_type", event_types), *_time(d, start, end)]
     return (
-        f"SELECT DISTINCT {UID} AS uid, {d.day('event_timestamp')} AS day "
+        f"SELECT DISTINCT {d.key(UID)} AS uid, {d.day('event_timestamp')} AS day "
         f"FROM events {_where(conds)}"
     )
 
 
 def _coverage(d: Dialect, name: str, window: int) -> str:
-    """Users active in the trailing ``window`` days, per day, from the ``act`` CTE.
+    """Users active in the trailing ``window`` days, per day, from the ``nb`` CTE.
 
-    Each user's activity days form blocks (a gap of ``window`` days or more starts a new one);
-    a block covers [first day, last day + window); +1/-1 at the edges, summed in day order.
+    A user's activity days form blocks (a gap of ``window`` days or more starts a new one); a
+    block covers [first day, last day + window): +1 at a block's first day, -1 ``window`` days
+    after its last, summed in day order. ``nb`` holds each activity day's previous and next.
     """
     return f"""
-{name}_gap AS (
-  SELECT uid, day,
-    CASE WHEN lag(day) OVER (PARTITION BY uid ORDER BY day) IS NULL
-      OR {d.days_between("lag(day) OVER (PARTITION BY uid ORDER BY day)", "day")} >= {window}
-      THEN 1 ELSE 0 END AS is_start
-  FROM act),
-{name}_blk AS (
-  SELECT uid, day, sum(is_start) OVER (PARTITION BY uid ORDER BY day
-    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS blk
-  FROM {name}_gap),
 {name}_edges AS (
-  SELECT min(day) AS day, 1 AS delta FROM {name}_blk GROUP BY uid, blk
+  SELECT day, 1 AS delta FROM nb
+  WHERE prev IS NULL OR {d.days_between("prev", "day")} >= {window}
   UNION ALL
-  SELECT {d.add_days("max(day)", window)} AS day, -1 AS delta FROM {name}_blk GROUP BY uid, blk
+  SELECT {d.add_days("day", window)} AS day, -1 AS delta FROM nb
+  WHERE nxt IS NULL OR {d.days_between("day", "nxt")} >= {window}
   UNION ALL
   SELECT day, 0 AS delta FROM cal),
 {name} AS (
@@ -101,16 +94,21 @@ def usage(d: Dialect, start: Any, end: Any, active_types: Sequence[str] = (SESSI
     conds = [in_list("event_type", active_types), *_time(d, None, end)]
     return f"""
 WITH act_all AS (
-  SELECT {UID} AS uid, {d.day("event_timestamp")} AS day,
+  SELECT {d.key(UID)} AS uid, {d.day("event_timestamp")} AS day,
     count(CASE WHEN event_type = {lit(SESSION)} THEN 1 END) AS n
   FROM events {_where(conds)}
-  GROUP BY {UID}, {d.day("event_timestamp")}),
+  GROUP BY {d.key(UID)}, {d.day("event_timestamp")}),
 first_seen AS (SELECT uid, min(day) AS first_day FROM act_all GROUP BY uid),
 act AS (SELECT uid, day FROM act_all {_where(_time(d, lookback, None, "day"))}),
 cal AS (SELECT DISTINCT day FROM act {_where(_time(d, start, end, "day"))}),
 sess AS (SELECT day, sum(n) AS sessions FROM act_all GROUP BY day),
 dau AS (SELECT day, count(*) AS dau FROM act GROUP BY day),
 new_users AS (SELECT first_day AS day, count(*) AS new_users FROM first_seen GROUP BY first_day),
+nb AS (
+  SELECT day,
+    lag(day) OVER (PARTITION BY uid ORDER BY day) AS prev,
+    lead(day) OVER (PARTITION BY uid ORDER BY day) AS nxt
+  FROM act),
 {_coverage(d, "wau", 7)},
 {_coverage(d, "mau", 30)}
 SELECT cal.day AS day,
@@ -212,7 +210,7 @@ WITH ep AS (
   FROM endpoints),
 s AS (
   SELECT COALESCE(e.country, ep.country, 'unknown') AS country,
-    COALESCE(e.user_id, e.endpoint_id) AS uid
+    {d.key("COALESCE(e.user_id, e.endpoint_id)")} AS uid
   FROM events e LEFT JOIN ep ON ep.endpoint_id = e.endpoint_id
   {_where(conds)})
 SELECT country, count(DISTINCT uid) AS users, count(*) AS sessions
@@ -268,7 +266,7 @@ def event_metrics(
             f" sum({m}) AS metric_sum, count({m}) AS metric_count"
         )
     return f"""
-SELECT {key} AS {label}, count(*) AS events, count(DISTINCT {UID}) AS users,
+SELECT {key} AS {label}, count(*) AS events, count(DISTINCT {d.key(UID)}) AS users,
   count(DISTINCT session_id) AS sessions,
   CASE WHEN count(DISTINCT session_id) > 0
     THEN count(*) / CAST(count(DISTINCT session_id) AS DOUBLE) END AS events_per_session{agg}
@@ -284,11 +282,11 @@ def revenue(d: Dialect, start: Any, end: Any, currency: str | None, interval: st
     label = "day" if interval == "day" else "period"
     return f"""
 WITH p AS (
-  SELECT {key} AS k, {UID} AS uid, COALESCE(quantity, 1) AS units,
+  SELECT {key} AS k, {d.key(UID)} AS uid, COALESCE(quantity, 1) AS units,
     COALESCE(quantity, 1) * COALESCE(item_price, 0) AS revenue
   FROM events {_where(pconds)}),
 a AS (
-  SELECT {key} AS k, count(DISTINCT {UID}) AS active_users
+  SELECT {key} AS k, count(DISTINCT {d.key(UID)}) AS active_users
   FROM events {_where([f"event_type = {lit(SESSION)}", *_time(d, start, end)])}
   GROUP BY {key}),
 r AS (
@@ -329,7 +327,8 @@ def funnel(
     flags = ", ".join(f"COALESCE({m}, false) AS m{i}" for i, m in enumerate(matches, start=1))
     scan = [in_list("event_type", sorted({s[0] for s in steps})), *_time(d, start, horizon)]
     ctes = [
-        f"fe AS (SELECT {UID} AS uid, event_timestamp AS t, {flags} FROM events {_where(scan)})"
+        f"fe AS (SELECT {d.key(UID)} AS uid, event_timestamp AS t, {flags} "
+        f"FROM events {_where(scan)})"
     ]
     for i in range(1, len(steps) + 1):
         first = " AND " + " AND ".join(_time(d, None, end, "t")) if i == 1 and end else ""
@@ -388,18 +387,20 @@ def campaign_metrics(
     )
     econds.append(in_list("event_type", message_types))
 
-    def distinct(types: Sequence[str], extra: str = "") -> str:
-        return (
-            f"count(DISTINCT CASE WHEN {in_list('event_type', types)}{extra} THEN endpoint_id END)"
-        )
+    def flag(types: Sequence[str], extra: str = "") -> str:
+        return f"max(CASE WHEN {in_list('event_type', types)}{extra} THEN 1 ELSE 0 END)"
+
+    def times(types: Sequence[str]) -> str:
+        return f"count(CASE WHEN {in_list('event_type', types)} THEN 1 END)"
 
     sent_ok = (
-        " AND (event_type <> '_campaign.send' OR send_status IS NULL OR send_status = 'SUCCESS')"
+        " AND (event_type <> '_campaign.send' OR attributes['campaign_send_status'] IS NULL"
+        " OR attributes['campaign_send_status'] = 'SUCCESS')"
     )
     until = (
         ""
         if window_seconds is None
-        else (f" AND e.event_timestamp < {d.add_seconds('u.since', window_seconds)}")
+        else f" AND e.event_timestamp < {d.add_seconds('u.since', window_seconds)}"
     )
     keys = ("campaign", "run_id", "treatment_id")
     group = [k for k in keys if k in by]
@@ -410,10 +411,11 @@ def campaign_metrics(
     def ratio(num: str, den: str) -> str:
         return f"CASE WHEN sum({den}) > 0 THEN sum({num}) / CAST(sum({den}) AS DOUBLE) END"
 
+    uid = d.key("COALESCE(user_id, endpoint_id)")
     return f"""
 WITH alloc AS (
   SELECT campaign, run_id, treatment_id, CAST(holdout AS BOOLEAN) AS holdout, status,
-    endpoint_id, COALESCE(user_id, endpoint_id) AS uid, due_at
+    endpoint_id, {uid} AS uid, due_at
   FROM plans {_where(pconds)}),
 run_start AS (SELECT run_id, min(due_at) AS started FROM alloc GROUP BY run_id),
 targeted AS (
@@ -421,33 +423,34 @@ targeted AS (
     count(DISTINCT endpoint_id) AS targeted, count(DISTINCT uid) AS users,
     count(DISTINCT CASE WHEN status = 'scheduled' THEN endpoint_id END) AS scheduled
   FROM alloc GROUP BY campaign, run_id, treatment_id),
-ev AS (
-  SELECT event_type, event_timestamp, campaign_id, run_id, treatment_id, endpoint_id,
-    COALESCE(user_id, endpoint_id) AS uid, quantity, item_price,
-    attributes['campaign_send_status'] AS send_status
-  FROM events
-  WHERE ({" AND ".join(econds)}) OR event_type IN ({lit(SESSION)}, {lit(PURCHASE)})),
+per_endpoint AS (
+  SELECT campaign_id, run_id, treatment_id, endpoint_id,
+    {flag(SEND_TYPES, sent_ok)} AS sent, {flag(DELIVERED_TYPES)} AS delivered,
+    {flag(OPEN_TYPES)} AS opened, {times(OPEN_TYPES)} AS n_opens,
+    {flag(CLICK_TYPES)} AS clicked, {times(CLICK_TYPES)} AS n_clicks,
+    {flag(BOUNCE_TYPES)} AS bounced, {flag(COMPLAINT_TYPES)} AS complained,
+    {flag(OPT_OUT_TYPES)} AS opted_out, {flag(FAILED_TYPES)} AS failed,
+    min(event_timestamp) AS first_event
+  FROM events {_where(econds)}
+  GROUP BY campaign_id, run_id, treatment_id, endpoint_id),
 msg AS (
   SELECT campaign_id AS campaign, run_id, treatment_id,
-    {distinct(SEND_TYPES, sent_ok)} AS sent,
-    {distinct(DELIVERED_TYPES)} AS delivered,
-    {distinct(OPEN_TYPES)} AS opens,
-    count(CASE WHEN {in_list("event_type", OPEN_TYPES)} THEN 1 END) AS total_opens,
-    {distinct(CLICK_TYPES)} AS clicks,
-    count(CASE WHEN {in_list("event_type", CLICK_TYPES)} THEN 1 END) AS total_clicks,
-    {distinct(BOUNCE_TYPES)} AS bounces,
-    {distinct(COMPLAINT_TYPES)} AS complaints,
-    {distinct(OPT_OUT_TYPES)} AS opt_outs,
-    {distinct(FAILED_TYPES)} AS failures,
-    min(event_timestamp) AS first_event
-  FROM ev {_where(econds)}
-  GROUP BY campaign_id, run_id, treatment_id),
+    sum(sent) AS sent, sum(delivered) AS delivered, sum(opened) AS opens,
+    sum(n_opens) AS total_opens, sum(clicked) AS clicks, sum(n_clicks) AS total_clicks,
+    sum(bounced) AS bounces, sum(complained) AS complaints, sum(opted_out) AS opt_outs,
+    sum(failed) AS failures, min(first_event) AS first_event
+  FROM per_endpoint GROUP BY campaign_id, run_id, treatment_id),
 users AS (
   SELECT DISTINCT a.campaign, a.run_id, a.treatment_id, a.uid,
     COALESCE(r.started, m.first_event) AS since
   FROM alloc a LEFT JOIN run_start r ON r.run_id = a.run_id
   LEFT JOIN (SELECT run_id, min(first_event) AS first_event FROM msg GROUP BY run_id) m
     ON m.run_id = a.run_id),
+app AS (
+  SELECT {uid} AS uid, event_type, event_timestamp, quantity, item_price
+  FROM events
+  WHERE event_type IN ({lit(SESSION)}, {lit(PURCHASE)})
+    AND event_timestamp >= (SELECT min(since) FROM users)),
 beh AS (
   SELECT u.campaign, u.run_id, u.treatment_id,
     count(CASE WHEN e.event_type = {lit(SESSION)} THEN 1 END) AS sessions,
@@ -455,9 +458,8 @@ beh AS (
     sum(CASE WHEN e.event_type = {lit(PURCHASE)}
       THEN COALESCE(e.quantity, 1) * COALESCE(e.item_price, 0) ELSE 0 END) AS revenue,
     count(DISTINCT CASE WHEN e.event_type = {lit(PURCHASE)} THEN u.uid END) AS purchasers
-  FROM users u JOIN ev e ON e.uid = u.uid
+  FROM users u JOIN app e ON e.uid = u.uid
     AND e.event_timestamp >= u.since{until}
-  WHERE e.event_type IN ({lit(SESSION)}, {lit(PURCHASE)})
   GROUP BY u.campaign, u.run_id, u.treatment_id),
 k AS (
   SELECT campaign, run_id, treatment_id FROM targeted
