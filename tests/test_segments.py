@@ -378,3 +378,51 @@ def test_empty_frames_and_events_without_the_needed_columns() -> None:
             df,
             events=pd.DataFrame({"endpoint_id": ["e0"], "event_timestamp": [NOW]}),
         )
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        (
+            {"SegmentGroups": {"Groups": [{"Dimensions": [{}, {"Demographic": {"Shoe": {}}}]}]}},
+            r"SegmentGroups\.Groups\.0\.Dimensions\.1\.Demographic\.Shoe.*AppVersion, Channel",
+        ),
+        (
+            {"SegmentGroups": {"Groups": [{"Type": "XOR"}]}},
+            r"SegmentGroups\.Groups\.0\.Type.*'ALL', 'ANY' or 'NONE'.*'XOR'",
+        ),
+        (
+            {"Dimensions": {"Attributes": {"plan": {"Values": []}}}},
+            r"Attributes\.plan\.Values.*at least one value",
+        ),
+        (
+            {
+                "Dimensions": {
+                    "Attributes": {
+                        "d": {"AttributeType": "BETWEEN", "Values": ["2026-02-01", "2026-01-01"]}
+                    }
+                }
+            },
+            r"earlier date first",
+        ),
+        (
+            {
+                "Dimensions": {
+                    "Behavior": {"Recency": {"Duration": "DAY_3", "RecencyType": "ACTIVE"}}
+                }
+            },
+            r"Behavior\.Recency\.Duration.*'HR_24', 'DAY_7', 'DAY_14' or 'DAY_30'",
+        ),
+        (
+            {
+                "Dimensions": {
+                    "Location": {"GPSPoint": {"Coordinates": {"Latitude": 95, "Longitude": 0}}}
+                }
+            },
+            r"GPSPoint\.Coordinates\.Latitude",
+        ),
+    ],
+)
+def test_definition_errors_locate_the_field(doc: dict, message: str) -> None:
+    with pytest.raises(DefinitionError, match=message):
+        Segment.model_validate({"Name": "x", **doc})
