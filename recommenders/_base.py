@@ -46,6 +46,8 @@ class Recommender:
     _state_names: ClassVar[tuple[str, ...]] = ()
     #: True when ``_scores`` is the same row for every user (walk one ranking, skip exclusions)
     _same_for_everyone: ClassVar[bool] = False
+    #: set by ``recommenders.load_model``: what is known about the saved version
+    model_info_: Any
 
     # -- parameters ------------------------------------------------------------------------------
     @classmethod
@@ -234,7 +236,7 @@ class Recommender:
                 base = np.where(banned, np.float32(-np.inf), pop)[None, :]
                 top, vals = _top_k(base, k)
                 keep(plain, np.repeat(top, len(plain), 0), np.repeat(vals, len(plain), 0))
-            if cold_banned is not None and cold_banned.any():
+            if per_id is not None and cold_banned is not None and cold_banned.any():
                 special = cold[cold_banned]
                 scores = np.repeat(pop[None, :], len(special), axis=0)
                 scores[:, banned] = -np.inf

@@ -203,9 +203,8 @@ def load_model(
     model = cls(**info.params)
     with np.load(path, allow_pickle=False) as arrays:
         _restore(model, {k: arrays[k] for k in arrays.files})
-    model.training_window_ = tuple(
-        None if t is None else pd.Timestamp(t) for t in info.training_window
-    )
+    start, end = (None if t is None else pd.Timestamp(t) for t in info.training_window)
+    model.training_window_ = (start, end)
     model.n_interactions_ = info.n_interactions
     model.model_info_ = info
     if catalog is not None:
@@ -346,7 +345,7 @@ def _restore(model: Recommender, arrays: dict[str, np.ndarray]) -> None:
 
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> str:
     with open(path, "wb") as fh:
-        np.savez(fh, **arrays)
+        np.savez(fh, **arrays)  # type: ignore[arg-type]
         fh.flush()
         os.fsync(fh.fileno())
     return hashlib.sha256(path.read_bytes()).hexdigest()
