@@ -184,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"peak RSS             {peak_gb:.2f} GB (before planning {rss_before / 1e9:.2f} GB)")
     print(f"allocation ek64      {ours_s:.2f} s; reference pandas hash_pandas_object "
           f"{ref_s:.2f} s; ratio {ref_s / ours_s:.1f}x")  # fmt: skip
-    print(f"target               <= 5 s: {'met' if best <= 5 else 'NOT met'}")
+    if n >= 10_000_000:
+        verdict = "met" if best <= 5 else f"NOT met at load average {psutil.getloadavg()[0]:.1f}"
+        print(f"target               <= 5 s for 10M endpoints on 2 cores: {verdict}")
     print(counts.sum().sort_values(ascending=False).to_string())
     return 0
 
