@@ -195,7 +195,7 @@ def signing_key(project: Any) -> bytes:
 def make_token(key: bytes, endpoint_id: str) -> str:
     """``<endpoint id, base64url>.<signature>``: what the unsubscribe URL carries."""
     ident = base64.urlsafe_b64encode(endpoint_id.encode()).rstrip(b"=").decode()
-    sig = hmac.new(key, endpoint_id.encode(), hashlib.sha256).digest()[:16]
+    sig = hmac.digest(key, endpoint_id.encode(), "sha256")[:16]
     return f"{ident}.{base64.urlsafe_b64encode(sig).rstrip(b'=').decode()}"
 
 

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -87,7 +88,15 @@ def ledger_events(rows: Iterable[Mapping[str, Any]], now: pd.Timestamp) -> pd.Da
 
     ``attributes`` and ``metrics`` are Arrow map columns, so the lake ingests them vectorized.
     """
-    cols: dict[str, list[Any]] = {c: [] for c in EVENT_COLUMNS}
+    per_row: dict[str, list[Any]] = {
+        k: [] for k in ("endpoint_id", "user_id", "channel_type", "campaign_id", "run_id",
+                        "treatment_id", "metrics")
+    }  # fmt: skip
+    ids: list[str] = []
+    types: list[str] = []
+    stamps: list[Any] = []
+    attributes: list[Any] = []
+    repeat: list[int] = []
     types_cache: dict[tuple[Any, ...], list[str]] = {}
     for r in rows:
         run_id, endpoint_id, step = r["run_id"], r["endpoint_id"], r["step"]
@@ -96,9 +105,8 @@ def ledger_events(rows: Iterable[Mapping[str, Any]], now: pd.Timestamp) -> pd.Da
         key = (ctype, status, outcome, code)
         etypes = types_cache.get(key)
         if etypes is None:
-            etypes = types_cache[key] = ["_campaign.send", *event_types(*key)]
+            etypes = types_cache[key] = event_types(*key)
         sent = r["sent_at"] or r["updated_at"]
-        claimed = r["claimed_at"] or r["updated_at"]
         attrs = [("channel", r["channel"] or ""), ("step", step)]
         if r["message_id"]:
             attrs.append(("message_id", r["message_id"]))
@@ -106,41 +114,54 @@ def ledger_events(rows: Iterable[Mapping[str, Any]], now: pd.Timestamp) -> pd.Da
             attrs.append(("error_code", code))
         if outcome:
             attrs.append(("outcome", outcome))
-        metrics = [("cost", float(r["cost"]))] if r["cost"] else []
+        prefix = f"{run_id}\x1f{endpoint_id}\x1f{step}\x1f"
+        ids.append(_hash(prefix + "_campaign.send"))
+        types.append("_campaign.send")
+        stamps.append(r["claimed_at"] or r["updated_at"])
+        attributes.append([*attrs, ("campaign_send_status", campaign_send_status(status, code))])
         for etype in etypes:
-            first = etype == "_campaign.send"
-            cols["event_id"].append(event_id(run_id, endpoint_id, step, etype))
-            cols["event_type"].append(etype)
-            cols["event_timestamp"].append(claimed if first else sent)
-            cols["endpoint_id"].append(endpoint_id)
-            cols["user_id"].append(r["user_id"])
-            cols["channel_type"].append(ctype)
-            cols["campaign_id"].append(r["campaign"])
-            cols["run_id"].append(run_id)
-            cols["treatment_id"].append(r["treatment"])
-            cols["attributes"].append(
-                [*attrs, ("campaign_send_status", campaign_send_status(status, code))]
-                if first
-                else attrs
-            )
-            cols["metrics"].append(metrics)
-    n = len(cols["event_id"])
-    data: dict[str, Any] = {}
-    for name in EVENT_COLUMNS:
-        if name in ("attributes", "metrics"):
-            typ = pa.map_(pa.string(), pa.string() if name == "attributes" else pa.float64())
-            data[name] = pd.arrays.ArrowExtensionArray(pa.array(cols[name], type=typ))
-        elif name in ("event_timestamp", "arrival_timestamp"):
-            values = cols[name] if name == "event_timestamp" else [now] * n
-            data[name] = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
-        elif name in ("session_id", "app_id", "journey_id"):
-            data[name] = pd.Series([None] * n, dtype="string")
-        else:
-            data[name] = pd.Series(cols[name], dtype="string")
-    frame = pd.DataFrame(data)
-    for col in ("event_timestamp", "arrival_timestamp"):
-        frame[col] = frame[col].astype("datetime64[us, UTC]")
-    return frame
+            ids.append(_hash(prefix + etype))
+            types.append(etype)
+            stamps.append(sent)
+            attributes.append(attrs)
+        repeat.append(1 + len(etypes))
+        per_row["endpoint_id"].append(endpoint_id)
+        per_row["user_id"].append(r["user_id"])
+        per_row["channel_type"].append(ctype)
+        per_row["campaign_id"].append(r["campaign"])
+        per_row["run_id"].append(run_id)
+        per_row["treatment_id"].append(r["treatment"])
+        per_row["metrics"].append([("cost", float(r["cost"]))] if r["cost"] else [])
+    n = len(ids)
+    counts = np.asarray(repeat, dtype=np.int64)
+    data: dict[str, Any] = {"event_id": pd.Series(ids, dtype="string"),
+                            "event_type": pd.Series(types, dtype="string")}  # fmt: skip
+    stamp_index = pd.to_datetime(pd.Series(stamps, dtype=object), utc=True, format="ISO8601")
+    data["event_timestamp"] = stamp_index.astype("datetime64[us, UTC]")
+    data["arrival_timestamp"] = pd.Series(
+        np.repeat(np.datetime64(now.tz_convert("UTC").tz_localize(None), "us"), n)
+    ).dt.tz_localize("UTC")
+    for name in ("endpoint_id", "user_id"):
+        data[name] = pd.Series(np.repeat(np.asarray(per_row[name], dtype=object), counts),
+                               dtype="string")  # fmt: skip
+    data["session_id"] = pd.Series([None] * n, dtype="string")
+    data["app_id"] = pd.Series([None] * n, dtype="string")
+    for name in ("channel_type", "campaign_id", "run_id", "treatment_id"):
+        data[name] = pd.Series(np.repeat(np.asarray(per_row[name], dtype=object), counts),
+                               dtype="string")  # fmt: skip
+    data["journey_id"] = pd.Series([None] * n, dtype="string")
+    data["attributes"] = pd.arrays.ArrowExtensionArray(
+        pa.array(attributes, type=pa.map_(pa.string(), pa.string()))
+    )
+    metrics = [m for m, k in zip(per_row["metrics"], repeat, strict=True) for _ in range(k)]
+    data["metrics"] = pd.arrays.ArrowExtensionArray(
+        pa.array(metrics, type=pa.map_(pa.string(), pa.float64()))
+    )
+    return pd.DataFrame({c: data[c] for c in EVENT_COLUMNS})
+
+
+def _hash(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 _SCHEMA = pa.schema(
