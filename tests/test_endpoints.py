@@ -379,6 +379,19 @@ def test_rejects_file_goes_beside_the_input_or_where_named(
     assert list(read_rejects(target).columns) == ["file", "line", "field", "reason", "raw"]
 
 
+def test_only_empty_cells_are_missing_values(project: Project, tmp_path: Path) -> None:
+    src = write(
+        tmp_path / "in.csv",
+        "Id,ChannelType,Address,User.UserId,Location.City\ne1,EMAIL,a@example.com,NA,null\n"
+        'e2,EMAIL,b@example.com,"",NaN\n',
+    )
+    run_import(project, src)
+    df = by_id(project)
+    assert (df.loc["e1", "User.UserId"], df.loc["e1", "Location.City"]) == ("NA", "null")
+    assert pd.isna(df.loc["e2", "User.UserId"])
+    assert df.loc["e2", "Location.City"] == "NaN"
+
+
 def test_utf8_bom_and_crlf_line_endings_are_read(project: Project, tmp_path: Path) -> None:
     src = tmp_path / "bom.csv"
     src.write_bytes(b"\xef\xbb\xbfId,ChannelType,Address\r\ne1,EMAIL,a@example.com\r\n")

@@ -154,6 +154,13 @@ def _csv_cells(col: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.fill_null(col, "")
 
 
+def _json_cell(col: pa.Array | pa.ChunkedArray) -> object:
+    """The first value of a column as JSON would carry it (timestamps as ISO 8601)."""
+    if pa.types.is_timestamp(col.type):
+        return _iso(col)[0].as_py()
+    return col[0].as_py()
+
+
 def _csv_bytes(table: pa.Table, *, header: bool = True) -> bytes:
     """The table as CSV: rows joined in Arrow, quoted only where RFC 4180 needs it."""
     cells = [_csv_cells(table.column(name)) for name in table.column_names]

@@ -257,6 +257,7 @@ def read_csv(file: SourceFile) -> RawFile:
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in header},
                 strings_can_be_null=True,
+                null_values=[""],  # only empty cells: "NA", "null", "NaN" are values
                 quoted_strings_can_be_null=True,
             ),
         )

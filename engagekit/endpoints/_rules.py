@@ -103,7 +103,10 @@ def as_string(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
             arr = arr.cast(pa.string())
     if len(arr) == 0:
         return arr
-    arr = pc.ascii_trim_whitespace(arr)  # one fast pass; cheaper than looking first
+    trimmed = pc.ascii_trim_whitespace(arr)  # one fast pass; keep the copy only if it differs
+    if pc.sum(pc.binary_length(trimmed)).as_py() != pc.sum(pc.binary_length(arr)).as_py():
+        arr = trimmed
+    del trimmed
     lengths = pc.binary_length(arr)
     if pc.min(lengths).as_py() == 0:
         arr = pc.if_else(pc.equal(lengths, 0), pa.scalar(None, pa.string()), arr)

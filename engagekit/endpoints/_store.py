@@ -27,7 +27,7 @@ from engagekit.endpoints._frame import (
 )
 from engagekit.endpoints._rules import MAX_ENDPOINTS_PER_USER, np_bool
 from engagekit.endpoints._schema import normalize_endpoints
-from engagekit.endpoints._validate import Context, raw_record, validate
+from engagekit.endpoints._validate import Context, raw_record, record_text, validate
 from engagekit.errors import EngagekitError, ImportFileError
 
 if TYPE_CHECKING:
@@ -223,9 +223,12 @@ def _run_import(
     bar = tqdm(total=len(files) * 2 + 2, desc="import endpoints", unit="step", disable=not progress)
     try:
         raw_files = []
-        for f in files:
+        kept = [f.name for f in files]
+        while files:  # parse each file, then let its bytes go
+            f = files.pop(0)
             bar.set_postfix_str(Path(f.name).name)
             raw_files.append(readers.read_csv(f) if format == "csv" else readers.read_ndjson(f))
+            del f
             bar.update()
         with project.store.lock(_LOCK):
             existing = read_table(project)
@@ -237,7 +240,7 @@ def _run_import(
             bar.update()
     finally:
         bar.close()
-    report.files = [f.name for f in files]
+    report.files = kept
     report.skipped_files = skipped
     if reject_rows:
         report.rejects_path = _write_rejects(project, source, rejects, reject_rows, stamp)
@@ -338,7 +341,7 @@ def _import(
     rejected: list[_Reject] = []
     context = _context(existing)
     parts: list[pa.Table] = []
-    raws: list[pa.Table] = []
+    formats: list[str] = []
     for file_no, rf in enumerate(raw_files):
         bar.set_postfix_str(f"validating {Path(rf.name).name}")
         report.read += rf.table.num_rows + len(rf.rejects)
@@ -355,7 +358,8 @@ def _import(
             "__raw", pa.array(np.flatnonzero(~bad).astype(np.int64), pa.int64())
         )
         parts.append(good)
-        raws.append(rf.table)
+        formats.append(rf.format)
+        rf.table = None  # type: ignore[assignment]  # free the raw text before merging
         bar.update()
     bar.set_postfix_str("merging")
     incoming = pa.concat_tables(parts, promote_options="default") if parts else pa.table({"Id": []})
@@ -363,7 +367,6 @@ def _import(
     result, late_rejects, stats = _merge(existing, incoming, now)
     for idx, reason, fld in late_rejects:
         file_no = incoming.column("__file")[idx].as_py()
-        raw_row = incoming.column("__raw")[idx].as_py()
         rf = raw_files[file_no]
         rejected.append(
             _Reject(
@@ -371,7 +374,7 @@ def _import(
                 int(incoming.column("__line")[idx].as_py()),
                 fld,
                 reason,
-                raw_record(raws[file_no], raw_row, rf.format),
+                record_text(incoming, idx, formats[file_no]),
             )
         )
     report.rejected = len(rejected)

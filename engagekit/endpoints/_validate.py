@@ -141,6 +141,19 @@ def raw_record(raw: pa.Table, row: int, fmt: str) -> str:
     return _json_dumps(nest(record))
 
 
+def record_text(table: pa.Table, row: int, fmt: str) -> str:
+    """A validated row written in its input format (for rejects decided after validation)."""
+    from engagekit.endpoints._export import _csv_cells, _json_cell
+
+    one = table.slice(row, 1)
+    names = [n for n in one.column_names if not n.startswith("__")]
+    if fmt == "csv":
+        cells = [_csv_cells(one.column(n))[0].as_py() for n in names]
+        return ",".join(cells)
+    record = {n: _json_cell(one.column(n)) for n in names}
+    return _json_dumps(nest(record))
+
+
 def _json_dumps(value: object) -> str:
     import json
 
