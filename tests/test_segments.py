@@ -426,3 +426,28 @@ def test_empty_frames_and_events_without_the_needed_columns() -> None:
 def test_definition_errors_locate_the_field(doc: dict, message: str) -> None:
     with pytest.raises(DefinitionError, match=message):
         Segment.model_validate({"Name": "x", **doc})
+
+
+def test_funnel_shows_how_each_criterion_narrows_the_audience(project: Project) -> None:
+    from engagekit.segments import funnel
+
+    save_segment(project, segment("test-users").country("FR").build())
+    df = generate_endpoints(2_000, seed=13)
+    seg = (
+        segment("s")
+        .channel("EMAIL")
+        .metric_between("visits", 2, 9)
+        .contains("interests", "run")
+        .exclude("test-users")
+        .build()
+    )
+    table = funnel(seg, df, project=project)
+    assert list(table["criterion"]) == [
+        "ChannelType in {EMAIL}",
+        "2 <= Metrics.visits <= 9",
+        "Attributes.interests contains any of {run}",
+        "not in segment test-users",
+    ]
+    assert table["remaining"].is_monotonic_decreasing
+    assert table["remaining"].iloc[-1] == evaluate(seg, df, project=project).sum()
+    assert table["matches"].iloc[0] == (df["ChannelType"] == "EMAIL").sum()

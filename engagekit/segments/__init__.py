@@ -18,6 +18,7 @@ from engagekit.segments._evaluate import (
     estimate,
     evaluate,
     export_members,
+    funnel,
     members,
 )
 from engagekit.segments._imported import import_segment, read_member_ids, reimport_segment
@@ -75,6 +76,7 @@ __all__ = [
     "evaluate",
     "export_members",
     "from_pinpoint",
+    "funnel",
     "import_segment",
     "list_segments",
     "load_segment",

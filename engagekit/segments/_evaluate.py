@@ -32,10 +32,13 @@ from engagekit.segments._plan import (
     IdIn,
     ListMatch,
     MetricCmp,
+    Named,
     Node,
     Not,
     Or,
     SetIn,
+    describe,
+    flatten_and,
 )
 
 if TYPE_CHECKING:
@@ -143,6 +146,8 @@ class _Engine:
             return self._or(node, rows, k)
         if isinstance(node, Not):
             return ~self.eval(node.child, rows)
+        if isinstance(node, Named):
+            return self.eval(node.child, rows)
         if isinstance(node, (SetIn, MetricCmp, ActiveSince, IdIn)):
             return self._cheap(node, rows)
         if isinstance(node, GpsWithin):
@@ -337,7 +342,7 @@ class _Engine:
 
 def _is_cheap(node: Node) -> bool:
     """Criteria computed on every asked row at once (a few ns per row)."""
-    while isinstance(node, Not):
+    while isinstance(node, (Not, Named)):
         node = node.child
     return isinstance(node, (Const, SetIn, MetricCmp, ActiveSince))
 
@@ -517,6 +522,38 @@ def _counts(values: np.ndarray) -> dict[str, int]:
     uniq, counts = np.unique(values.astype(str), return_counts=True)
     order = np.argsort(-counts, kind="stable")
     return {str(uniq[i]): int(counts[i]) for i in order}
+
+
+def funnel(
+    segment: SegmentLike,
+    endpoints: pd.DataFrame,
+    *,
+    project: Project | None = None,
+    now: Any = None,
+    events: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """How each criterion that must hold narrows the audience, in the definition's order.
+
+    One row per top-level criterion: ``criterion`` (a reading of it), ``matches`` (endpoints
+    it keeps on its own) and ``remaining`` (endpoints that pass it and every row above). The
+    last ``remaining`` is the segment's size.
+    """
+    segment = as_segment(segment, project)
+    node = compile_segment(segment, project=project, now=now)
+    engine = _Engine(endpoints, events)
+    remaining = np.ones(len(endpoints), dtype=bool)
+    rows = []
+    for part in flatten_and(node):
+        hit = engine.eval(part, None)
+        remaining &= hit
+        rows.append(
+            {
+                "criterion": describe(part),
+                "matches": int(hit.sum()),
+                "remaining": int(remaining.sum()),
+            }
+        )
+    return pd.DataFrame(rows, columns=["criterion", "matches", "remaining"])
 
 
 def members(

@@ -71,6 +71,18 @@ class Not(Node):
 
 
 @dataclass(frozen=True)
+class Named(Node):
+    """A base segment's criteria, kept under its name (for labels; engines look through it)."""
+
+    name: str
+    child: Node
+
+    @property
+    def cost(self) -> float:  # type: ignore[override]
+        return self.child.cost
+
+
+@dataclass(frozen=True)
 class SetIn(Node):
     """``column`` (categorical or string) is one of ``values``; NULL is never in the set."""
 
@@ -199,7 +211,8 @@ class Compiler:
         base = self.resolve(ref, path)
         self._stack.append(entry)
         try:
-            return self.segment(base)
+            inner = self.segment(base)
+            return inner if isinstance(inner, Const) else Named(key, inner)
         except DefinitionError as exc:
             if getattr(exc, "cycle", False):
                 raise
@@ -313,6 +326,8 @@ def or_(parts: list[Node]) -> Node:
 
 
 def not_(node: Node) -> Node:
+    if isinstance(node, Named) and isinstance(node.child, Const):
+        node = node.child
     if isinstance(node, Const):
         return Const(not node.value)
     if isinstance(node, Not):
@@ -335,7 +350,7 @@ def columns_used(node: Node) -> set[str]:
     """The endpoint columns a compiled segment reads."""
     if isinstance(node, (And, Or)):
         return set().union(*(columns_used(c) for c in node.children))
-    if isinstance(node, Not):
+    if isinstance(node, (Not, Named)):
         return columns_used(node.child)
     if isinstance(node, (SetIn, ListMatch, MetricCmp)):
         return {node.column}
@@ -346,3 +361,66 @@ def columns_used(node: Node) -> set[str]:
     if isinstance(node, IdIn):
         return {"Id"}
     return set()
+
+
+def describe(node: Node) -> str:
+    """A one-line reading of a compiled criterion, e.g. ``ChannelType in {EMAIL, SMS}``."""
+    if isinstance(node, Const):
+        return "everyone" if node.value else "no one"
+    if isinstance(node, (And, Or)):
+        joiner = " AND " if isinstance(node, And) else " OR "
+        return "(" + joiner.join(describe(c) for c in node.children) + ")"
+    if isinstance(node, Named):
+        return f"in segment {node.name}"
+    if isinstance(node, Not):
+        child = node.child
+        if isinstance(child, SetIn):
+            return f"{child.column} not in {_set_text(child.values)}"
+        if isinstance(child, ListMatch) and child.op == "IN":
+            return f"{child.column} has none of {_set_text(child.values)}"
+        if isinstance(child, ActiveSince):
+            return f"not active since {_iso(child.cutoff_us)}"
+        if isinstance(child, Named):
+            return f"not in segment {child.name}"
+        return f"NOT {describe(child)}"
+    if isinstance(node, SetIn):
+        return f"{node.column} in {_set_text(node.values)}"
+    if isinstance(node, MetricCmp):
+        if node.op == "between":
+            return f"{node.value:g} <= {node.column} <= {node.value2:g}"
+        return f"{node.column} {node.op} {node.value:g}"
+    if isinstance(node, GpsWithin):
+        return f"within {node.km:g} km of ({node.latitude:g}, {node.longitude:g})"
+    if isinstance(node, ActiveSince):
+        return f"active since {_iso(node.cutoff_us)}"
+    if isinstance(node, IdIn):
+        return f"in the imported list ({len(node.ids):,} endpoints)"
+    if isinstance(node, ListMatch):
+        if node.op == "IN":
+            return f"{node.column} has any of {_set_text(node.values)}"
+        if node.op == "CONTAINS":
+            return f"{node.column} contains any of {_set_text(node.values)}"
+        if node.op == "RANGE_EXCL":
+            return f"{node.column} on {_iso(node.bounds[0])[:10]}"
+        if node.op == "BETWEEN":
+            return f"{node.column} between {_iso(node.bounds[0])} and {_iso(node.bounds[1])}"
+        return f"{node.column} {node.op.lower()} {_iso(node.bounds[0])}"
+    return repr(node)
+
+
+def flatten_and(node: Node) -> list[Node]:
+    """The top-level criteria that must all hold, in definition order."""
+    if isinstance(node, And):
+        return [part for child in node.children for part in flatten_and(child)]
+    return [node]
+
+
+def _set_text(values: tuple[str, ...]) -> str:
+    return "{" + ", ".join(values) + "}"
+
+
+def _iso(us: int) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+    return moment.isoformat().replace("+00:00", "Z")

@@ -35,6 +35,7 @@ from engagekit.segments._plan import (
     IdIn,
     ListMatch,
     MetricCmp,
+    Named,
     Node,
     Not,
     Or,
@@ -103,6 +104,8 @@ class _SqlCompiler:
             return "(" + joiner.join(self.expr(c, negated) for c in _by_cost(node.children)) + ")"
         if isinstance(node, Not):
             return f"(NOT {self.expr(node.child, not negated)})"
+        if isinstance(node, Named):
+            return self.expr(node.child, negated)
         leaf = self.leaf(node)
         if leaf in ("TRUE", "FALSE") or not negated:
             return leaf
