@@ -284,7 +284,7 @@ def generate_endpoints(
             "Demographic.AppVersion": APP_VERSIONS[rng.integers(0, len(APP_VERSIONS), size=n)],
             "Demographic.Platform": platform,
             "Demographic.PlatformVersion": _platform_versions(platform, rng),
-            "Demographic.ModelVersion": np.where(platform == "Web", None, "1.0"),
+            "Demographic.ModelVersion": _model_versions(platform),
             "User.UserId": user_ids,
             "Attributes.plan": PLANS[u_plan][user_idx],
             "Attributes.interests": pd.arrays.ArrowExtensionArray(interests),
@@ -304,6 +304,12 @@ def generate_endpoints(
     ):
         frame[col] = _scalar_list(frame[col].to_numpy())
     return normalize_endpoints(frame)
+
+
+def _model_versions(platform: np.ndarray) -> np.ndarray:
+    out = np.full(len(platform), "1.0", dtype=object)
+    out[platform == "Web"] = None  # browsers have no hardware model version
+    return out
 
 
 def _platform_versions(platform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
