@@ -9,6 +9,20 @@ DataFrame, estimate its reach, save it in the project, or compile it to SQL for 
     >>> berlin = segment("berlin-email").channel("EMAIL").city("Berlin").build()
     >>> bool(evaluate(berlin, df).sum() == estimate(berlin, df).total)
     True
+
+Declaring and executing are apart:
+
+``_model``     the pydantic declaration (Pinpoint names as aliases; DefinitionError with paths)
+``_builder``   the fluent builder for notebooks
+``_plan``      a segment compiled to a boolean expression tree both engines execute
+``_evaluate``  the pandas / pyarrow engine: evaluate, estimate, funnel, members, export
+``_sql``       the same tree as DuckDB SQL (``to_sql``)
+``_store``     saved, versioned segments in the project; base segments and cycles
+``_pinpoint``  Pinpoint JSON in and out, validated against botocore's model
+``_imported``  imported (static) segments from endpoint files, local or S3
+
+Missing values never match a criterion (a NULL country is not "DE", a NaN metric is not
+"> 0"), so EXCLUSIVE, NOT_BETWEEN, INACTIVE and NONE keep them, in pandas and in SQL alike.
 """
 
 from engagekit.segments._builder import SegmentBuilder, builder_from, segment
