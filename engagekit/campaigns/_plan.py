@@ -460,25 +460,25 @@ def _suppressed_rows(addr: pa.Array | pa.ChunkedArray, supp: pa.Array) -> np.nda
 
     ASCII letters are lower-cased by Arrow's ``ascii_lower``; the rare addresses with
     non-ASCII characters or surrounding spaces go through ``utf8_trim_whitespace`` and
-    ``utf8_lower``.
+    ``utf8_lower``. Chunks are combined first: ``is_in`` hashes the value set on every call.
     """
     if isinstance(addr, pa.ChunkedArray):
         addr = addr.combine_chunks()
     addr = addr.cast(pa.large_string())
     n = len(addr)
-    offsets = np.frombuffer(addr.buffers()[1], dtype=np.int64)[addr.offset : addr.offset + n + 1]
-    data = addr.buffers()[2]
-    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
     lowered = pc.ascii_lower(addr)  # exact for ASCII; other rows are redone below
     hit = pc.fill_null(pc.is_in(lowered, value_set=supp), False).to_numpy(zero_copy_only=False)
-    lengths = np.diff(offsets)
-    filled = lengths > 0
-    edge = np.zeros(n, dtype=bool)
-    if filled.any() and len(raw):
-        edge[filled] = (
-            _SPACE_BYTES[raw[offsets[:-1][filled]]] | _SPACE_BYTES[raw[offsets[1:][filled] - 1]]
-        )
-    edge |= ~pc.fill_null(pc.string_is_ascii(addr), True).to_numpy(zero_copy_only=False)
+    edge = ~pc.fill_null(pc.string_is_ascii(addr), True).to_numpy(zero_copy_only=False)
+    data = addr.buffers()[2]
+    if n and data is not None and data.size:
+        offsets = np.frombuffer(addr.buffers()[1], dtype=np.int64)[
+            addr.offset : addr.offset + n + 1
+        ]
+        raw = np.frombuffer(data, dtype=np.uint8)
+        filled = offsets[1:] > offsets[:-1]
+        first = raw[np.minimum(offsets[:-1], raw.size - 1)]
+        last = raw[np.maximum(offsets[1:] - 1, 0)]
+        edge |= filled & (_SPACE_BYTES[first] | _SPACE_BYTES[last])
     rows = np.flatnonzero(edge)
     if len(rows):
         fixed = pc.utf8_lower(pc.utf8_trim_whitespace(addr.take(pa.array(rows))))
