@@ -427,3 +427,14 @@ def test_spark_sql_text_uses_spark_spellings():
     assert "from_utc_timestamp(" in heat and "`Demographic.Timezone`" in heat
     with pytest.raises(ValueError, match="unknown SQL dialect"):
         analytics.sql("usage", dialect="oracle")
+
+
+def test_every_query_answers_on_an_empty_project(project):
+    assert analytics.usage(project).empty
+    assert analytics.retention_cohorts(project).empty
+    assert np.isnan(analytics.retention_rate(project))
+    assert analytics.session_heatmap(project).to_numpy().sum() == 0
+    assert analytics.funnel(project, ["a", "b"])["users"].tolist() == [0, 0]
+    assert analytics.campaign_metrics(project).empty
+    assert analytics.experiment_frame(project, "nothing").empty
+    assert analytics.overview(project).loc["active_users", "value"] == 0

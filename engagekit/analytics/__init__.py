@@ -216,8 +216,11 @@ def retention_cohorts(
     df["users"] = df["users"].astype("int64")
     for n in days:
         rate = df[f"retained_{n}"] / df["users"]
-        censored = (df.index + pd.Timedelta(days=n)) > observed if pd.notna(observed) else True
-        df[f"rate_{n}"] = rate.where(~np.asarray(censored))
+        if pd.notna(observed):
+            censored = np.asarray((df.index + pd.Timedelta(days=n)) > observed)
+        else:
+            censored = np.ones(len(df), dtype=bool)
+        df[f"rate_{n}"] = rate.where(~censored)
     title = "Retention by cohort" + (" (rolling)" if rolling else "")
     return _finish(df, "cohorts", title)
 
