@@ -23,6 +23,7 @@ from engagekit.segments import (
     Segment,
     SegmentBuilder,
     estimate,
+    funnel,
     list_segments,
     save_segment,
     segment,
@@ -65,8 +66,10 @@ class SegmentBuilderWidget:
         project: Project | None = None,
         now: Any = None,
         events: pd.DataFrame | None = None,
+        show_funnel: bool = True,
     ) -> None:
         self.endpoints = endpoints
+        self.show_funnel = show_funnel
         self.project = project
         self.now = now
         self.events = events
@@ -114,6 +117,7 @@ class SegmentBuilderWidget:
         self.exclude.disabled = not saved
 
         self.estimate_label = w.HTML(value="")
+        self.funnel_table = w.HTML(value="")
         self.save_button = w.Button(description="Save segment", disabled=project is None)
         self.save_button.on_click(lambda _b: self.save())
         self.status = w.HTML(value="")
@@ -151,6 +155,7 @@ class SegmentBuilderWidget:
                 w.HBox([self.gps_on, self.latitude, self.longitude, self.km]),
                 self.exclude,
                 self.estimate_label,
+                self.funnel_table,
                 w.HBox([self.save_button, self.status]),
             ]
         )
@@ -227,6 +232,11 @@ class SegmentBuilderWidget:
         self.error = None
         self.last_estimate = est
         self.estimate_label.value = f"<b>{html.escape(est.summary())}</b>"
+        if self.show_funnel:
+            steps = funnel(
+                self.segment, self.endpoints, project=self.project, now=self.now, events=self.events
+            )
+            self.funnel_table.value = steps.to_html(index=False) if len(steps) > 1 else ""
         return est
 
     def save(self) -> int | None:

@@ -40,6 +40,8 @@ def test_list_show_and_estimate(filled: Project, capsys: pytest.CaptureFixture[s
     want = estimate(load_segment(filled, "de-email"), read_endpoints(filled))
     assert got["total"] == want.total > 0
     assert got["messageable"] == want.messageable
+    assert main(["segments", "estimate", "de-email", "-P", p, "--funnel"]) == 0
+    assert "Location.Country in {DE}" in capsys.readouterr().out
 
 
 def test_export_save_copy_delete(

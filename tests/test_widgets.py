@@ -24,6 +24,7 @@ def test_estimate_label_updates_as_controls_change(endpoints: pd.DataFrame) -> N
     want = estimate(segment("ui").channel("EMAIL").country("DE").build(), endpoints)
     assert ui.last_estimate == want
     assert f"{want.total:,} of" in ui.estimate_label.value
+    assert "ChannelType in {EMAIL}" in ui.funnel_table.value
 
     ui.metric.value = "Metrics.visits"
     ui.metric_op.value = "between"

@@ -97,6 +97,17 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         print(est.summary())
         if est.total:
             print(est.to_frame().to_string())
+    if args.funnel:
+        from engagekit.segments import funnel
+
+        steps = funnel(
+            seg,
+            read_endpoints(project),
+            project=project,
+            now=args.now,
+            events=_sessions(project, args.sessions),
+        )
+        print(steps.to_string(index=False))
     return 0
 
 
@@ -199,6 +210,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = add("estimate", _cmd_estimate, "count members, per channel and messageable")
     evaluation(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--funnel", action="store_true", help="how each criterion narrows the count")
 
     p = add("export", _cmd_export, "write the members to CSV or NDJSON (local or s3://)")
     p.add_argument("dest")
