@@ -139,12 +139,22 @@ class RecommenderConfiguration(BaseModel):
     def to_pinpoint(self) -> dict[str, Any]:
         """The CreateRecommenderConfiguration document, checked against Pinpoint's model (it
         needs ``RecommendationProviderUri`` and ``RecommendationProviderRoleArn``)."""
+        from botocore.validate import ParamValidator
+
         from engagekit import pinpoint
+        from engagekit.errors import DefinitionError
 
         doc = self.model_dump(by_alias=True, exclude_none=True)
         if not doc.get("Attributes"):
             doc.pop("Attributes", None)
-        pinpoint.validate("CreateRecommenderConfiguration", doc)
+        report = ParamValidator().validate(doc, pinpoint.shape("CreateRecommenderConfiguration"))
+        if report.has_errors():
+            found = [ln.strip() for ln in report.generate_report().splitlines() if ln.strip()]
+            raise DefinitionError(
+                "not a valid Pinpoint CreateRecommenderConfiguration: "
+                + "; ".join(ln for ln in found if not ln.startswith("Parameter validation")),
+                kind="CreateRecommenderConfiguration",
+            )
         return doc
 
 
