@@ -368,38 +368,7 @@ def validate_request(doc: Mapping[str, Any], shape_name: str = "WriteCampaignReq
     """Check a document against botocore's Pinpoint model (structure, types and enum values)."""
     from engagekit import pinpoint
 
-    try:
-        pinpoint.validate(shape_name, doc)
-        return
-    except AttributeError:
-        pass  # engagekit.pinpoint's enum walk trips over non-string shapes; check here instead
-    from botocore.validate import ParamValidator
-
-    target = pinpoint.shape(shape_name)
-    report = ParamValidator().validate(doc, target)
-    found = [ln.strip() for ln in report.generate_report().splitlines()[1:] if ln.strip()]
-    found += _enum_problems(target, doc, shape_name)
-    if found:
-        raise DefinitionError(
-            f"not a valid Pinpoint {shape_name}: " + "; ".join(found), kind=shape_name
-        )
-
-
-def _enum_problems(target: Any, value: Any, path: str) -> list[str]:
-    members = getattr(target, "members", None)
-    if isinstance(members, Mapping) and isinstance(value, Mapping):
-        return [p for k, v in value.items() if k in members
-                for p in _enum_problems(members[k], v, f"{path}.{k}")]  # fmt: skip
-    if target.type_name == "list" and isinstance(value, list):
-        return [p for i, v in enumerate(value)
-                for p in _enum_problems(target.member, v, f"{path}[{i}]")]  # fmt: skip
-    if target.type_name == "map" and isinstance(value, Mapping):
-        return [p for k, v in value.items()
-                for p in _enum_problems(target.value, v, f"{path}.{k}")]  # fmt: skip
-    enum = getattr(target, "enum", None)
-    if enum and isinstance(value, str) and value not in enum:
-        return [f"{path}: {value!r} is not one of {', '.join(enum)}"]
-    return []
+    pinpoint.validate(shape_name, doc)
 
 
 #: Pinpoint's CampaignStatus (in a CampaignResponse) -> engagekit's state
