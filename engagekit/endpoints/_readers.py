@@ -162,17 +162,22 @@ def check_text(file: SourceFile, *, utf8: bool = True) -> tuple[int, int, bool]:
         raise ImportFileError(file.name, "the file is empty")
     decoder = codecs.getincrementaldecoder("utf-8")()
     newlines = 0
+    data = np.frombuffer(buf, dtype=np.uint8) if buf.size else np.zeros(0, np.uint8)
     for start in range(bom, buf.size, _CHUNK):
-        chunk = buf[start : min(start + _CHUNK, buf.size)].to_pybytes()
-        if b"\x00" in chunk:
-            pos = start + chunk.index(b"\x00")
+        view = data[start : start + _CHUNK]  # no copy
+        if not view.min():
+            pos = start + int(np.argmin(view))
             raise ImportFileError(
                 file.name,
                 "binary content (a NUL byte): not a CSV or NDJSON text file",
                 line=_line_at(buf, pos),
             )
+        newlines += int(np.count_nonzero(view == 10))
+        if not utf8:
+            continue
+        chunk = view.tobytes()
         try:
-            if utf8 and (decoder.getstate()[0] or not chunk.isascii()):
+            if decoder.getstate()[0] or not chunk.isascii():
                 decoder.decode(chunk, final=start + _CHUNK >= buf.size)
         except UnicodeDecodeError as exc:
             pos = start + exc.start
@@ -182,7 +187,6 @@ def check_text(file: SourceFile, *, utf8: bool = True) -> tuple[int, int, bool]:
                 "save the file as UTF-8 and import again",
                 line=_line_at(buf, pos),
             ) from None
-        newlines += chunk.count(b"\n")
     ends_nl = buf.size > 0 and buf[buf.size - 1 : buf.size].to_pybytes() == b"\n"
     return bom, newlines, ends_nl
 

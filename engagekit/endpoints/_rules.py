@@ -132,18 +132,20 @@ def _null_where(arr: pa.Array, mask: np.ndarray) -> pa.Array:
 def enum_values(
     name: str, arr: pa.Array, allowed: tuple[str, ...] | frozenset[str], problems: Problems
 ) -> pa.Array:
-    """Upper-cased values that must be one of ``allowed``."""
-    arr = pc.utf8_upper(as_string(arr))
-    bad = np_bool(pc.invert(pc.is_in(arr, pa.array(sorted(allowed), pa.string()))))
-    bad &= np_bool(arr.is_valid())
+    """Upper-cased values that must be one of ``allowed``, checked once per distinct value."""
+    encoded = pc.dictionary_encode(as_string(arr))
+    upper = pc.utf8_upper(encoded.dictionary)
+    ok = np.append(np_bool(pc.is_in(upper, pa.array(sorted(allowed), pa.string()))), True)
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    bad = ~ok[codes]  # code -1 (null) picks the appended True
+    values = upper.take(encoded.indices)
     if bad.any():
         shown = ", ".join(sorted(allowed)) if len(allowed) <= 15 else "ISO 3166-1 alpha-2 codes"
-        reasons = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
-        why = np.array([f"{v!r} is not one of {shown}" for v in reasons[bad]], dtype=object)
-        full = np.empty(len(arr), dtype=object)
-        full[bad] = why
+        words = np.array([f"{v!r} is not one of {shown}" for v in upper.to_pylist()], dtype=object)
+        full = np.empty(len(codes), dtype=object)
+        full[bad] = words[codes[bad]]
         problems.add(name, bad, full)
-    return _null_where(arr, bad)
+    return _null_where(values, bad)
 
 
 def countries(name: str, arr: pa.Array, problems: Problems) -> pa.Array:
@@ -324,26 +326,23 @@ def _json_lists(
     name: str, text: pa.Array, bracket: np.ndarray, lists: pa.Array, problems: Problems
 ) -> pa.Array:
     """Parse the cells holding JSON arrays, once per distinct cell."""
-    idx = np.flatnonzero(bracket)
-    cells = text.take(pa.array(idx))
-    uniq = pc.unique(cells)
-    parsed: list[list[str] | None] = []
-    for raw in uniq.to_pylist():
+    encoded = pc.dictionary_encode(text)
+    distinct = encoded.dictionary
+    parsed: list[list[str] | None] = [None] * len(distinct)
+    failed = np.zeros(len(distinct) + 1, dtype=bool)  # the extra slot: null cells
+    for i in np.flatnonzero(np_bool(pc.starts_with(distinct, "["))).tolist():
         try:
-            value = json.loads(raw)
+            value = json.loads(distinct[i].as_py())
         except ValueError:
             value = None
-        ok = isinstance(value, list) and all(
+        if isinstance(value, list) and all(
             isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value
-        )
-        parsed.append([v if isinstance(v, str) else json.dumps(v) for v in value] if ok else None)
-    parsed_arr = pa.array(parsed, pa.list_(pa.string()))
-    values = parsed_arr.take(pc.index_in(cells, uniq))
-    bad = np.zeros(len(text), dtype=bool)
-    bad[idx] = np_bool(values.is_null())
+        ):
+            parsed[i] = [v if isinstance(v, str) else json.dumps(v) for v in value]
+        else:
+            failed[i] = True
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    bad = failed[codes]
     problems.add(name, bad, 'a value starting with "[" must be a JSON array of strings')
-    # merge: rows with brackets take the parsed lists
-    positions = np.full(len(text), -1, dtype=np.int64)
-    positions[idx] = np.arange(len(idx))
-    from_json = values.take(pa.array(np.maximum(positions, 0)))
+    from_json = pa.array(parsed, pa.list_(pa.string())).take(encoded.indices)
     return pc.if_else(pa.array(bracket), from_json, lists)

@@ -511,7 +511,7 @@ def _merge(
             if name in merged.column_names
             else pa.nulls(n_m, arrow_type(name))
         )
-        if name in exist.column_names:
+        if name in exist.column_names and exist.num_rows:
             old = exist.column(name).combine_chunks().take(take)
             new = pc.coalesce(new, old) if n_m else new
         cols[name] = new
