@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engagekit import campaigns as cp
 from engagekit.campaigns import REASONS, Campaign, plan_campaign
@@ -701,3 +703,37 @@ def test_plan_with_a_project_evaluates_the_pinned_segment(project):
     plan = plan_campaign(_campaign(SegmentVersion=1), eps, NOW, project=project)
     expected = eps.loc[(eps["Location.Country"] == "DE") & (eps["ChannelType"] == "EMAIL"), "Id"]
     assert set(plan["endpoint_id"]) == set(expected)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(min_value=0, max_value=60),
+    seed=st.integers(min_value=0, max_value=10_000),
+    holdout=st.sampled_from([0, 10, 50]),
+    daily=st.sampled_from([None, 1]),
+    quiet=st.booleans(),
+)
+def test_plan_invariants_hold_for_any_frame(n, seed, holdout, daily, quiet):
+    eps = generate_endpoints(max(n, 1), seed=seed).iloc[:n]
+    rng = np.random.default_rng(seed)
+    audience = pd.Series(rng.random(len(eps)) < 0.8, index=eps.index)
+    history = pd.DataFrame(
+        {"endpoint_id": eps["Id"].iloc[: n // 3], "campaign": "autumn", "status": "sent",
+         "created_at": "2026-11-02T07:00Z"}
+    )  # fmt: skip
+    sched = {"StartTime": "2026-11-02T09:00:00", "Frequency": "ONCE", "IsLocalTime": True,
+             "Timezone": "UTC"}  # fmt: skip
+    if quiet:
+        sched["QuietTime"] = {"Start": "08:00", "End": "12:00"}
+    c = _ab(n=3, holdout=holdout, Schedule=sched, Limits={"Daily": daily} if daily else {})
+    plan = plan_campaign(c, eps, "2026-11-01T00:00Z", history, audience=audience)
+    email = audience & (eps["ChannelType"] == "EMAIL")
+    assert len(plan) == int(email.sum())
+    assert set(plan["endpoint_id"]) == set(eps.loc[email, "Id"])
+    assert (plan["status"] == "scheduled").eq(plan["reason"].isna()).all()
+    assert not (plan["holdout"] & (plan["status"] == "scheduled")).any()
+    assert (plan["holdout"] == (plan["treatment_id"] == "holdout")).all()
+    assert plan["due_at"].notna().all()
+    # the arm depends on the user only
+    arms = plan.groupby("user_id", observed=True)["treatment_id"].nunique()
+    assert (arms <= 1).all()
