@@ -509,6 +509,9 @@ def test_folder_with_two_formats_needs_a_format(project: Project, tmp_path: Path
         run_import(project, folder)
     report = run_import(project, folder, format="ndjson")
     assert report.skipped_files == [str(folder / "a.csv")]
+    write(folder / "sub" / "old.rejects.csv", "file,line,field,reason,raw\n")
+    write(folder / "_SUCCESS", "")
+    assert run_import(project, folder, format="ndjson").files == [str(folder / "sub" / "b.ndjson")]
     assert read_endpoints(project)["Id"].tolist() == ["e2"]
 
 

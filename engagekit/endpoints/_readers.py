@@ -46,6 +46,7 @@ _EXTENSIONS = {".csv": "csv", ".json": "ndjson", ".ndjson": "ndjson", ".jsonl": 
 #: Fields Pinpoint's exports carry that an import ignores.
 IGNORED_FIELDS = frozenset({"ApplicationId", "CohortId", "RequestId", "CreationDate_"})
 _CHUNK = 1 << 24
+REJECTS_SUFFIX = ".rejects.csv"
 _PREFIXES = (ATTRIBUTE_PREFIX, USER_ATTRIBUTE_PREFIX, METRIC_PREFIX, USER_METRIC_PREFIX)
 
 
@@ -106,7 +107,7 @@ def list_sources(source: str | os.PathLike[str], client: Any = None) -> list[str
             obj["Key"]
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
             for obj in page.get("Contents", [])
-            if not obj["Key"].endswith("/")
+            if not obj["Key"].endswith(("/", REJECTS_SUFFIX))
         ]
         if not keys:
             raise ImportFileError(text, "no objects under this S3 prefix")
@@ -114,7 +115,11 @@ def list_sources(source: str | os.PathLike[str], client: Any = None) -> list[str
     path = Path(source)
     if path.is_dir():
         files = sorted(
-            p for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_"))
+            p
+            for p in path.rglob("*")
+            if p.is_file()
+            and not p.name.startswith((".", "_"))  # hidden files, _SUCCESS markers
+            and not p.name.endswith(REJECTS_SUFFIX)  # an earlier import's rejects
         )
         if not files:
             raise ImportFileError(path, "the folder holds no files to import")
