@@ -216,3 +216,15 @@ def test_compact_merges_a_partitions_files_and_keeps_rows(project):
         ).duplicates
         == 1
     )
+
+
+def test_module_examples_run():
+    import doctest
+
+    import engagekit.analytics
+    import engagekit.events._generate
+    import engagekit.events._schema
+
+    for module in (engagekit.events._schema, engagekit.events._generate, engagekit.analytics):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, module.__name__

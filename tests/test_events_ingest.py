@@ -136,3 +136,64 @@ def test_s3_prefix_ingests_every_object(project, aws_reset):
     assert ingest(project, "s3://pinpoint-export/events/").duplicates == 8
     with pytest.raises(ImportFileError, match="no objects"):
         ingest(project, "s3://pinpoint-export/nothing-here/")
+
+
+def test_pinpoint_put_events_request_ingests_once(project):
+    from engagekit.events import put_events
+
+    body = {
+        "BatchItem": {
+            "ep-1": {
+                "Endpoint": {
+                    "ChannelType": "GCM",
+                    "User": {"UserId": "u-1"},
+                    "Demographic": {"AppVersion": "4.0.0", "Platform": "android"},
+                },
+                "Events": {
+                    "evt-1": {
+                        "EventType": "_session.start",
+                        "Timestamp": "2026-10-01T10:00:00Z",
+                        "Session": {"Id": "s-1", "StartTimestamp": "2026-10-01T10:00:00Z"},
+                        "AppPackageName": "com.example.app",
+                        "SdkName": "aws-amplify",
+                    },
+                    "evt-2": {
+                        "EventType": "_monetization.purchase",
+                        "Timestamp": "2026-10-01T10:05:00Z",
+                        "Session": {"Id": "s-1"},
+                        "Attributes": {"_product_id": "sku-9", "_currency": "EUR"},
+                        "Metrics": {"_quantity": 2, "_item_price": 9.5},
+                    },
+                },
+            }
+        }
+    }
+    assert put_events(project, body).accepted == 2
+    assert put_events(project, body).duplicates == 2
+    got = read_events(project).set_index("event_id")
+    assert got.loc["evt-1", "session_id"] == "s-1"
+    assert got.loc["evt-1", "app_id"] == "com.example.app"
+    assert got.loc["evt-2", ["user_id", "channel_type", "product_id", "currency"]].tolist() == [
+        "u-1",
+        "GCM",
+        "sku-9",
+        "EUR",
+    ]
+    assert got.loc["evt-2", "quantity"] * got.loc["evt-2", "item_price"] == 19.0
+    assert got.loc["evt-2", "platform"] == "android"
+
+
+def test_email_event_message_id_comes_from_facets(project):
+    from engagekit.events import append_events
+
+    event = pinpoint_event(
+        0,
+        event_type="_email.delivered",
+        facets={
+            "email_channel": {
+                "mail_event": {"mail": {"message_id": "0100-abc", "destination": ["a@example.com"]}}
+            }
+        },
+    )
+    append_events(project, [event])
+    assert read_events(project)["message_id"].tolist() == ["0100-abc"]

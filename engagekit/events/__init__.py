@@ -28,6 +28,7 @@ from engagekit.events._lake import (
     lake_files,
     list_partitions,
     partition_of,
+    put_events,
 )
 from engagekit.events._query import connect, events_source, lake, read_events
 from engagekit.events._retention import (
@@ -42,6 +43,7 @@ from engagekit.events._schema import (
     LAKE_SCHEMA,
     STANDARD_EVENT_TYPES,
     Event,
+    from_put_events,
     to_pinpoint,
     to_row,
 )
@@ -76,6 +78,7 @@ __all__ = [
     "expire_events",
     "export_partitions",
     "export_stream",
+    "from_put_events",
     "generate_campaign_events",
     "generate_events",
     "generate_plan",
@@ -85,6 +88,7 @@ __all__ = [
     "lake_files",
     "list_partitions",
     "partition_of",
+    "put_events",
     "put_firehose",
     "put_kinesis",
     "read_events",

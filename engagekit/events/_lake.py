@@ -547,6 +547,16 @@ def append_events(
     return _append_batch(project, batch, originals, source=source, now=now, record=record)
 
 
+def put_events(
+    project: Project, request: dict[str, Any], *, now: datetime | None = None
+) -> IngestReport:
+    """Ingest a Pinpoint ``PutEvents`` request body (``{"BatchItem": {...}}``); the event ids
+    are the request's map keys, so sending the same request twice adds nothing."""
+    from engagekit.events._schema import from_put_events
+
+    return append_events(project, from_put_events(request), source="PutEvents", now=now)
+
+
 def _arrow_types(t: pa.DataType) -> Any:
     if pa.types.is_map(t):
         return pd.ArrowDtype(t)

@@ -315,6 +315,7 @@ def to_row(record: dict[str, Any]) -> dict[str, Any]:
         "locale": _get(record, "device", "locale", "code")
         or _get(endpoint, "Demographic", "Locale"),
         "endpoint_id": endpoint.get("Id"),
+        "message_id": _get(record, "facets", "email_channel", "mail_event", "mail", "message_id"),
         "user_id": _get(endpoint, "User", "UserId"),
         "channel_type": endpoint.get("ChannelType"),
     }
@@ -500,3 +501,66 @@ def _pairs(value: Any) -> list[tuple[str, Any]]:
         return [(k, v) for k, v in value]
     except (TypeError, ValueError):
         return []
+
+
+def from_put_events(request: dict[str, Any]) -> list[dict[str, Any]]:
+    """Events of a Pinpoint ``PutEvents`` request body (``EventsRequest``) as event JSON objects.
+
+    ``{"BatchItem": {"<endpoint id>": {"Endpoint": {...}, "Events": {"<event id>": {...}}}}}``:
+    each event keeps its map key as ``event_id``; ``Timestamp`` (ISO 8601), ``Session``
+    (``Id``, ``StartTimestamp``, ``StopTimestamp``), ``Attributes``, ``Metrics``, the app and SDK
+    fields, and the endpoint's ``User.UserId``, ``ChannelType`` and demographics carry over.
+
+    >>> body = {"BatchItem": {"ep-1": {"Endpoint": {"User": {"UserId": "u-1"}},
+    ...     "Events": {"e-1": {"EventType": "_session.start",
+    ...                        "Timestamp": "2026-10-01T10:00:00Z"}}}}}
+    >>> from_put_events(body)[0]["event_id"]
+    'e-1'
+    """
+    batch = request.get("BatchItem", request.get("EventsRequest", {}).get("BatchItem"))
+    if not isinstance(batch, dict):
+        raise ValueError("a PutEvents request has a BatchItem object (endpoint id -> batch)")
+    out: list[dict[str, Any]] = []
+    for endpoint_id, item in batch.items():
+        endpoint = dict(item.get("Endpoint") or {})
+        endpoint.setdefault("Id", endpoint_id)
+        demo = endpoint.get("Demographic") or {}
+        for event_id, e in (item.get("Events") or {}).items():
+            session = e.get("Session") or {}
+            record: dict[str, Any] = {
+                "event_id": event_id,
+                "event_type": e.get("EventType"),
+                "event_timestamp": e.get("Timestamp"),
+                "event_version": "3.0",
+                "application": {
+                    "app_id": e.get("AppPackageName"),
+                    "title": e.get("AppTitle"),
+                    "version_name": e.get("AppVersionCode") or demo.get("AppVersion"),
+                    "sdk": {"name": e.get("SdkName"), "version": e.get("ClientSdkVersion")},
+                },
+                "client": {"client_id": e.get("ClientId") or endpoint_id},
+                "session": {
+                    "session_id": session.get("Id"),
+                    "start_timestamp": session.get("StartTimestamp"),
+                    "stop_timestamp": session.get("StopTimestamp"),
+                },
+                "attributes": e.get("Attributes") or {},
+                "metrics": e.get("Metrics") or {},
+                "endpoint": endpoint,
+            }
+            for part in ("application", "session"):
+                record[part] = _drop_none(record[part])
+            out.append(record)
+    return out
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            v = _drop_none(v)
+            if not v:
+                continue
+        if v is not None:
+            out[k] = v
+    return out
