@@ -265,8 +265,8 @@ def plan_campaign(
     for treatment in campaign.treatments:
         ref = treatment.template_for(campaign.channel)
         tmpl_names.append(ref.name if ref else "")
-        tmpl_versions.append(ref.version or 0 if ref else 0)
-    tnames = [HOLDOUT if h else str(i) for i, h in enumerate([False] * len(campaign.treatments))]
+        tmpl_versions.append((ref.version or 0) if ref else 0)  # 0: the active version
+    tnames = [str(i) for i in range(len(campaign.treatments))]
     treat_cats = [*tnames, HOLDOUT] if campaign.holdout_percent else tnames
     treat_codes = np.where(is_holdout, len(tnames), treatment_no).astype(np.int8)
     tmpl_cats = list(dict.fromkeys(tmpl_names))
@@ -287,9 +287,7 @@ def plan_campaign(
             "address": address_s.array,
             "template": pd.Categorical.from_codes(tmpl_codes, categories=tmpl_cats),
             "template_version": np.array(tmpl_versions, dtype=np.int64)[treatment_no],
-            "due_at": pd.arrays.DatetimeArray._from_sequence(  # type: ignore[attr-defined]
-                due_values, dtype=TIMESTAMP_DTYPE
-            ),
+            "due_at": pd.array(due_values, dtype=TIMESTAMP_DTYPE),
             "timezone": zones,
             "status": status,
             "reason": reasons_cat,
