@@ -106,7 +106,7 @@ def test_two_processes_share_the_campaign_rate(project: Project) -> None:
     times = [m.at for m in handler.messages]
     assert sorted(Counter(m.message_id for m in handler.messages).values()) == [1] * 40
     assert span(times) >= (40 - 2) / 20 - 0.05
-    assert max_in_window(times) <= 20 + 1
+    assert max_in_window(times) <= 20 + 2  # one late message per process (receiver-side jitter)
     assert (ledger(project)["status"] == "sent").all()
 
 
@@ -118,7 +118,7 @@ def test_two_campaigns_in_two_processes_share_the_channel_rate(project: Project)
     times = [m.at for m in handler.messages]
     assert len(times) == 50
     assert span(times) >= (50 - 2) / 25 - 0.05
-    assert max_in_window(times) <= 25 + 1
+    assert max_in_window(times) <= 25 + 2
 
 
 def test_sandbox_paces_at_one_message_per_second(project: Project) -> None:

@@ -38,6 +38,8 @@ def encode_header_value(value: str) -> bytes:
 
 def encode_address_header(value: str) -> bytes:
     """``Name <addr>`` with a non-ASCII display name encoded (RFC 2047)."""
+    if value.isascii() and "<" not in value and " " not in value and "\n" not in value:
+        return value.encode("ascii")  # a bare address: the common case, no parsing
     name, addr = parseaddr(_clean(value))
     if not name:
         return addr.encode("ascii", "strict") if addr.isascii() else addr.encode("utf-8")

@@ -122,6 +122,7 @@ class TemplateRenderer:
         self._project = project
         self._templates: dict[tuple[str, int | None], Any] = {}
         self._endpoints: pd.DataFrame | None = None
+        self._positions: pd.Index | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {"project_path": self.project_path}
@@ -133,6 +134,7 @@ class TemplateRenderer:
         self._project = Project.open(self.project_path)
         self._templates = {}
         self._endpoints = None
+        self._positions = None
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         try:
@@ -147,7 +149,13 @@ class TemplateRenderer:
                 "render=<callable mapping plan rows to a DataFrame of parts> to deliver()"
             )
         endpoints = self._load_endpoints()
-        subset = endpoints[endpoints["Id"].isin(batch["endpoint_id"])]
+        if self._positions is None:
+            self._positions = pd.Index(endpoints["Id"].astype(str))
+        if self._positions.is_unique:
+            found = self._positions.get_indexer(batch["endpoint_id"].astype(str))
+            subset = endpoints.iloc[found[found >= 0]]
+        else:
+            subset = endpoints[endpoints["Id"].isin(batch["endpoint_id"])]
         frames = []
         versions = batch.get("template_version")
         keys = (
@@ -314,7 +322,10 @@ def _deliver_parallel(project: Any, plan: pd.DataFrame, *, workers: int, **kwarg
     started = time.perf_counter()
     deliver_reserve(project, plan, channel=kwargs.get("channel"))  # once, workers only claim
     child_kwargs = dict(kwargs, progress=False, on_batch=None, _reserved=True)
-    ctx = multiprocessing.get_context("spawn")
+    # fork starts workers in milliseconds with the plan already in memory (the parent has no
+    # delivery threads yet); platforms without fork spawn fresh interpreters
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with ProcessPoolExecutor(workers - 1, mp_context=ctx) as pool:
         futures = [
             pool.submit(_worker_main, str(project.path), plan, child_kwargs)
@@ -552,10 +563,14 @@ def _emit(project: Any, rows: Sequence[Any]) -> None:
     frame = ledger_events(rows, pd.Timestamp.now(tz="UTC"))
     append_events(project, frame)
     now = isonow()
+    ids = [int(r["rowid"]) for r in rows]
     with project.store.transaction() as conn:
-        conn.executemany(
-            "UPDATE ledger SET events_at=? WHERE rowid=?", [(now, int(r["rowid"])) for r in rows]
-        )
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900]
+            conn.execute(
+                f"UPDATE ledger SET events_at=? WHERE rowid IN ({','.join('?' * len(chunk))})",
+                (now, *chunk),
+            )
 
 
 class _ChannelRun:
@@ -618,11 +633,14 @@ class _ChannelRun:
                         due_before=cutoff, quota=quota, quota_since=since,
                     )  # fmt: skip
                     prepared = self._prepare(claimed) if claimed else None
+                    finished = None
                     if inflight is not None:
-                        self._finish(*inflight.result())
+                        finished = inflight.result()
                         inflight = None
-                    if prepared is not None:
+                    if prepared is not None:  # keep the sender busy while batch k completes
                         inflight = sender.submit(self._send_prepared, prepared)
+                    if finished is not None:
+                        self._finish(*finished)
                     if self.stop or reason == "QUOTA_24H" or not claimed:
                         break
                 if inflight is not None:

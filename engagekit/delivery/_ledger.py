@@ -175,11 +175,13 @@ def claim(
         if not ids:
             return [], None
         now = isonow()
-        conn.executemany(
-            "UPDATE ledger SET status='sending', owner=?, claimed_at=?, updated_at=?,"
-            " attempts=attempts+1 WHERE rowid=? AND status='pending'",
-            [(worker.owner, now, now, i) for i in ids],
-        )
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900]
+            conn.execute(
+                "UPDATE ledger SET status='sending', owner=?, claimed_at=?, updated_at=?,"
+                f" attempts=attempts+1 WHERE rowid IN ({','.join('?' * len(chunk))})",
+                (worker.owner, now, now, *chunk),
+            )
         rows = _select(conn, ids)
     return rows, reason
 

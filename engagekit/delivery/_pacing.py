@@ -7,7 +7,9 @@ the reservation starts at ``max(now, tat)`` of every bucket involved and moves e
 ``tat`` by ``n / rate``; the caller then sleeps until its start. Reservations of one bucket
 therefore start at least ``n / rate`` seconds apart, whoever makes them: the number of messages
 handed to a channel in any window of ``T`` seconds is at most ``rate * T`` rounded up to whole
-reservations of ``n`` (``n = 1`` below 50 messages per second).
+reservations of ``n`` (``n = 1`` below 50 messages per second). Measured at the receiver,
+scheduling delays can make a late message meet the next one, so a receiver may count one extra
+message per sending process in a window.
 """
 
 from __future__ import annotations
