@@ -293,21 +293,34 @@ def pinpoint_offset(tz: tzinfo, at: pd.Timestamp) -> str:
 
 
 # ---- occurrences -------------------------------------------------------------------------------
-def _walls(schedule: Schedule) -> Iterator[pd.Timestamp]:
-    """Every occurrence of a recurring schedule from its start, in order (UTC instants)."""
+def _walls(schedule: Schedule, near: pd.Timestamp | None = None) -> Iterator[pd.Timestamp]:
+    """Occurrences of a recurring schedule in order (UTC instants), from its start — or from
+    a little before ``near`` (arithmetic jump; nothing at or after ``near`` is skipped)."""
     start = schedule.start
     assert start is not None
     tz = schedule.tz
+    wall0 = schedule.start_wall
+    k = 0
+    if near is not None and near > start:
+        if schedule.frequency == "HOURLY":
+            k = max(0, int((near - start) / pd.Timedelta(hours=1)) - 2)
+        elif schedule.frequency in ("DAILY", "WEEKLY"):
+            days = (near.tz_convert(tz).date() - wall0.date()).days
+            k = max(0, days // (1 if schedule.frequency == "DAILY" else 7) - 2)
+        elif schedule.frequency == "MONTHLY":
+            local = near.tz_convert(tz)
+            k = max(0, (local.year - wall0.year) * 12 + local.month - wall0.month - 2)
     if schedule.frequency == "HOURLY":
-        k = 0
         while True:
             yield start + pd.Timedelta(hours=k)
             k += 1
     if schedule.frequency == "CRON":
         from croniter import croniter
 
-        wall0 = schedule.start_wall
-        it = croniter(schedule.cron, wall0 - timedelta(seconds=1))
+        begin = wall0 - timedelta(seconds=1)
+        if near is not None and near > start:
+            begin = max(begin, schedule.wall_clock(near) - timedelta(days=2))
+        it = croniter(schedule.cron, begin)
         last = None
         while True:
             wall = it.get_next(datetime)
@@ -315,8 +328,6 @@ def _walls(schedule: Schedule) -> Iterator[pd.Timestamp]:
             if ts != last:  # a gap maps two wall times onto one instant: fire once
                 yield ts
             last = ts
-    wall0 = schedule.start_wall
-    k = 0
     while True:
         if schedule.frequency == "DAILY":
             wall = wall0 + timedelta(days=k)
@@ -354,7 +365,7 @@ def occurrences(
         s = schedule.start
         return [s] if s is not None and lo <= s < hi else []
     out: list[pd.Timestamp] = []
-    for ts in _walls(schedule):
+    for ts in _walls(schedule, near=lo):
         if ts >= hi or (end is not None and ts > end) or len(out) >= _MAX_OCCURRENCES:
             break
         if ts >= lo:
@@ -373,7 +384,7 @@ def next_occurrence(
     if schedule.frequency == "ONCE":
         s = schedule.start
         return s if s is not None and s > at else None
-    for ts in _walls(schedule):
+    for ts in _walls(schedule, near=at):
         if end is not None and ts > end:
             return None
         if ts > at:
@@ -397,12 +408,17 @@ def occurrence_at(schedule: Schedule, now: datetime | str | pd.Timestamp) -> pd.
     if at < start:
         return start
     end = schedule.end
-    last = None
-    for ts in _walls(schedule):
-        if ts > at or (end is not None and ts > end):
-            break
-        last = ts
-    return last
+    # jump close to ``at``; a cron expression may fire rarely, so look a month back for it
+    near = at - pd.Timedelta(days=32) if schedule.frequency == "CRON" else at
+    for hint in (near, None):
+        last = None
+        for ts in _walls(schedule, near=hint):
+            if ts > at or (end is not None and ts > end):
+                break
+            last = ts
+        if last is not None:
+            return last
+    return None
 
 
 def wave_window(

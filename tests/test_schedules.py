@@ -313,3 +313,25 @@ def test_wave_window_spans_every_zone_on_earth():
     assert _iso([first, last]) == ["2026-11-01T19:00Z", "2026-11-02T21:00Z"]
     plain = _daily("2026-11-02T09:00", "America/New_York")
     assert wave_window(plain, "2026-11-02T14:00Z") == (pd.Timestamp("2026-11-02T14:00Z"),) * 2
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        Schedule(StartTime="2024-01-31T09:30:00", Frequency="HOURLY", Timezone="Europe/Berlin"),
+        Schedule(StartTime="2024-01-31T02:30:00", Frequency="DAILY", Timezone="America/New_York"),
+        Schedule(StartTime="2024-01-31T09:30:00", Frequency="WEEKLY", Timezone="Asia/Kolkata"),
+        Schedule(StartTime="2024-01-31T09:30:00", Frequency="MONTHLY", Timezone="Europe/Berlin"),
+        Schedule(StartTime="2024-01-01T00:00:00", Frequency="CRON", Cron="0 0 1 1 *",
+                 Timezone="Europe/Berlin"),
+    ],
+    ids=lambda s: s.frequency + (f"-{s.cron}" if s.cron else ""),
+)  # fmt: skip
+def test_due_and_next_occurrence_agree_with_the_full_list(schedule):
+    every = occurrences(schedule, "2024-01-01", "2028-06-01")
+    rng = np.random.default_rng(7)
+    for seconds in rng.integers(0, 3 * 365 * 86_400, size=15):
+        at = pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(seconds=int(seconds))
+        before = [t for t in every if t <= at]
+        assert occurrence_at(schedule, at) == (before[-1] if before else every[0])
+        assert next_occurrence(schedule, at) == next(t for t in every if t > at)
