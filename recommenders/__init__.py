@@ -57,7 +57,12 @@ from recommenders.persistence import (
     save_model,
 )
 from recommenders.popularity import PopularityRecommender
-from recommenders.serving import ModelRecommendationProvider, RecommenderConfiguration
+from recommenders.serving import (
+    ModelRecommendationProvider,
+    RecommenderConfiguration,
+    load_recommender,
+    save_recommender,
+)
 
 __all__ = [
     "RECOMMEND_COLUMNS",
@@ -87,6 +92,7 @@ __all__ = [
     "load_model",
     "load_movielens",
     "load_movielens_catalog",
+    "load_recommender",
     "make_catalog",
     "map_at_k",
     "model_info",
@@ -97,6 +103,7 @@ __all__ = [
     "sample_catalog",
     "sample_interactions",
     "save_model",
+    "save_recommender",
     "split_by_time",
     "split_leave_last_out",
     "split_stratified",

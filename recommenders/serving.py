@@ -25,6 +25,7 @@ with the most popular items that are allowed (in stock, in the catalog, not excl
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
@@ -239,6 +240,22 @@ class ModelRecommendationProvider:
         model = load_model(source, name, version)  # the catalog is checked by __init__
         return cls(model, catalog, config, **kwargs)
 
+    @classmethod
+    def from_project(
+        cls,
+        project: Any,
+        name: str,
+        catalog: pd.DataFrame,
+        *,
+        version: int | None = None,
+        **kwargs: Any,
+    ) -> ModelRecommendationProvider:
+        """The provider of the recommender configuration ``name`` saved in ``project``, with
+        the model its ``RecommendationProviderUri`` names (saved in the same project)."""
+        return cls.from_configuration(
+            load_recommender(project, name, version), project, catalog, **kwargs
+        )
+
     @property
     def id_type(self) -> IdType:
         """Which ids to pass: endpoint ids or user ids (``RecommendationProviderIdType``)."""
@@ -343,6 +360,39 @@ class ModelRecommendationProvider:
             for j, item in enumerate(extra):
                 rows.append((key, len(got) + j + 1, item, np.nan, "popular"))
         return pd.DataFrame(rows, columns=["id", "rank", "item", "score", "source"])
+
+
+RECOMMENDER_KIND = "recommender_configuration"
+
+
+def save_recommender(project: Any, config: RecommenderConfiguration) -> int:
+    """Store a named recommender configuration in the project; returns its version.
+
+    The transformer callable is not stored (code is not data): name it with
+    ``RecommendationTransformerUri`` (``"package.module:function"``) to keep it.
+    """
+    if not config.name:
+        raise RecommenderError("a saved recommender configuration needs a Name")
+    if config.transformer is not None:
+        raise RecommenderError(
+            "a transformer callable cannot be saved; name it with RecommendationTransformerUri "
+            "('package.module:function') instead"
+        )
+    body = json.loads(config.model_dump_json(by_alias=True, exclude_none=True))
+    return int(project.store.save_definition(RECOMMENDER_KIND, config.name, body))
+
+
+def load_recommender(
+    project: Any, name: str, version: int | None = None
+) -> RecommenderConfiguration:
+    """A saved recommender configuration (default: its active version)."""
+    from engagekit.errors import NotFoundError
+
+    try:
+        record = project.store.get_definition(RECOMMENDER_KIND, name, version)
+    except NotFoundError as exc:
+        raise RecommenderError(f"no saved recommender configuration: {exc}") from exc
+    return RecommenderConfiguration.model_validate(record.body)
 
 
 def _bans(exclude: Mapping[Any, Iterable[Any]] | pd.DataFrame | None) -> dict[str, list[str]]:

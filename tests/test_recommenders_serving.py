@@ -280,3 +280,23 @@ def test_serving_a_saved_model_with_another_catalog_warns(tmp_path) -> None:
     ):
         provider = ModelRecommendationProvider.from_configuration(config, tmp_path, bigger)
     assert len(provider.item_ids(["u1"])["u1"]) == 3
+
+
+def test_a_saved_configuration_serves_its_pinned_model_from_the_project(project) -> None:
+    from recommenders import load_recommender, save_model, save_recommender
+
+    model = PopularityRecommender().fit(_interactions())
+    v1 = save_model(model, project, "shop", catalog=_catalog()).version
+    save_model(ItemKNNRecommender().fit(_interactions()), project, "shop")  # v2, not pinned
+    config = _config(Name="weekly", RecommendationProviderUri=f"model://shop/{v1}")
+    assert save_recommender(project, config) == 1
+    assert load_recommender(project, "weekly") == config
+    provider = ModelRecommendationProvider.from_project(project, "weekly", _catalog())
+    assert isinstance(provider.model, PopularityRecommender)
+    assert provider.model.model_info_.version == v1
+    with pytest.raises(RecommenderError, match="needs a Name"):
+        save_recommender(project, _config())
+    with pytest.raises(RecommenderError, match="cannot be saved"):
+        save_recommender(project, _config(Name="x", transformer=lambda f: f))
+    with pytest.raises(RecommenderError, match="no saved recommender configuration"):
+        load_recommender(project, "nope")
