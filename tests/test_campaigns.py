@@ -737,3 +737,23 @@ def test_plan_invariants_hold_for_any_frame(n, seed, holdout, daily, quiet):
     # the arm depends on the user only
     arms = plan.groupby("user_id", observed=True)["treatment_id"].nunique()
     assert (arms <= 1).all()
+
+
+def test_a_planned_run_keeps_its_plan_unless_replanned(project):
+    from engagekit.endpoints import write_endpoints
+
+    _store_refs(project)
+    eps = generate_endpoints(600, seed=3)
+    write_endpoints(project, eps)
+    cp.save_campaign(project, _ab(State="scheduled"))
+    first = cp.plan_run(project, "autumn", NOW)
+    scheduled = first.loc[first["status"] == "scheduled", "address"].iloc[0]
+    with project.store.transaction() as conn:
+        conn.execute(
+            "INSERT INTO suppression (address, reason, created_at) VALUES (?, 'BOUNCE', ?)",
+            (scheduled.lower(), NOW),
+        )
+    again = cp.plan_run(project, "autumn", "2026-11-02T08:30:00Z")
+    pd.testing.assert_frame_equal(again, first, check_categorical=False)
+    fresh = cp.plan_run(project, "autumn", NOW, replan=True)
+    assert fresh.loc[fresh["address"] == scheduled, "reason"].tolist() == ["SUPPRESSED"]

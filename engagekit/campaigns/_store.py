@@ -24,6 +24,7 @@ from engagekit.campaigns._model import (
 from engagekit.campaigns._plan import (
     PLAN_COLUMNS,
     allocation_check,
+    default_run_id,
     plan_campaign,
     plan_direct,
     reason_counts,
@@ -32,6 +33,7 @@ from engagekit.errors import DefinitionError, NotFoundError
 from engagekit.project import Project
 from engagekit.schedules import (
     TIMESTAMP_DTYPE,
+    occurrence_at,
     to_utc,
 )
 
@@ -397,11 +399,14 @@ def plan_run(
     endpoints: pd.DataFrame | None = None,
     run_id: str | None = None,
     sample: int = 3,
+    replan: bool = False,
 ) -> pd.DataFrame | DryRun:
     """Plan the run of a saved campaign due at ``now``; save the plan and record the run.
 
     Resolves the pinned segment and templates, reads endpoints, the ledger (limits) and the
-    suppression list. ``dry_run=True`` saves nothing and returns a :class:`DryRun`.
+    suppression list. A run that already has a saved plan gets that plan back (reruns and
+    waves send from one plan; ``replan=True`` plans it again). ``dry_run=True`` saves nothing
+    and returns a :class:`DryRun`.
     """
     now_ts = to_utc(now if now is not None else pd.Timestamp.now(tz="UTC"), "UTC")
     rec = project.store.get_definition(KIND, campaign_name)
@@ -419,6 +424,10 @@ def plan_run(
             path="State",
             kind=KIND,
         )
+    if not dry_run and not replan:
+        rid = run_id or _expected_run_id(campaign, occurrence, now_ts)
+        if rid is not None and (plans_dir(project) / f"{rid}.parquet").exists():
+            return load_plan(project, rid)
     from engagekit import segments
 
     segment = segments.load_segment(project, campaign.segment, campaign.segment_version)
@@ -459,6 +468,20 @@ def plan_run(
     )
     record_run(project, plan, details=details)  # fmt: skip
     return plan
+
+
+def _expected_run_id(
+    campaign: Campaign, occurrence: datetime | str | pd.Timestamp | None, now: pd.Timestamp
+) -> str | None:
+    """The run id :func:`plan_campaign` will give this run (None when there is no run)."""
+    schedule = campaign.schedule
+    if occurrence is not None:
+        occ = to_utc(occurrence, schedule.tz)
+    elif schedule.event_triggered:
+        occ = now
+    else:
+        occ = occurrence_at(schedule, now)
+    return None if occ is None else default_run_id(campaign, occ)
 
 
 def new_events(project: Project, campaign: Campaign, now: pd.Timestamp) -> pd.DataFrame:
