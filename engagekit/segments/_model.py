@@ -109,7 +109,10 @@ class GPSCoordinates(_Model):
 
 
 class GPSPointDimension(_Model):
-    """Endpoints within ``RangeInKilometers`` (great-circle) of ``Coordinates``."""
+    """Endpoints within ``RangeInKilometers`` (great-circle) of ``Coordinates``.
+
+    Pinpoint documents no default range; engagekit uses 100 km when it is left out.
+    """
 
     coordinates: GPSCoordinates = Field(alias="Coordinates")
     range_in_kilometers: float = Field(100.0, alias="RangeInKilometers", ge=0, allow_inf_nan=False)
