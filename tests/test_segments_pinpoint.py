@@ -148,3 +148,43 @@ def test_enum_values_are_checked_too() -> None:
     assert any("SOME" in p for p in problems("WriteSegmentRequest", doc))
     with pytest.raises(DefinitionError, match=r"SegmentGroups\.Include.*ALL, ANY or NONE|Include"):
         from_pinpoint(doc)
+
+
+def test_every_pinpoint_criterion_is_reachable_from_the_builder() -> None:
+    seg = (
+        segment("everything")
+        .channel("EMAIL", "SMS")
+        .app_version("4.0.0")
+        .device_type("PHONE", exclude=True)
+        .make("Apple")
+        .model("iPhone15,2", exclude=True)
+        .platform("iOS")
+        .country("US", "CA")
+        .near(40.71, -74.0, km=50)
+        .active("DAY_14")
+        .attribute("plan", "pro")
+        .attribute_not("plan", "free")
+        .contains("interests", "run")
+        .before("renewal", "2027-01-01")
+        .after("signup", "2025-01-01T00:00:00Z")
+        .on("birthday", "2026-11-27")
+        .between_dates("trial", "2026-01-01", "2026-12-31")
+        .user_attribute("FirstName", "Ada")
+        .metric("visits", ">", 1)
+        .metric("purchases", "<=", 10)
+        .metric("lifetime_value", "GREATER_THAN_OR_EQUAL", 5)
+        .metric("sessions", "<", 100)
+        .metric("orders", "==", 2)
+        .based_on("newsletter", how="ALL")
+        .new_group("ANY")
+        .inactive("HR_24")
+        .inactive("DAY_7")
+        .combine("ALL")
+        .build()
+    )
+    doc = to_pinpoint(seg)
+    assert problems("WriteSegmentRequest", doc) == []
+    first = doc["SegmentGroups"]["Groups"][0]
+    assert first["SourceType"] == "ALL" and first["Type"] == "ALL"
+    assert len(first["Dimensions"]) == 2  # the two criteria on Attributes.plan stay ANDed sets
+    assert from_pinpoint(doc) == seg
