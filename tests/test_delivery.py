@@ -303,3 +303,27 @@ def test_unknown_channel_error_lists_registered_ones(project: Project) -> None:
 def test_plan_without_required_columns_is_refused(project: Project) -> None:
     with pytest.raises(DeliveryError, match="lacks the columns"):
         deliver(project, pd.DataFrame({"run_id": ["r"]}), render=render, progress=False)
+
+
+def test_registry_takes_channel_classes_and_names_them_in_errors() -> None:
+    class Loopback(channels.Channel):
+        kind = "custom"
+
+        def send_batch(self, messages):
+            return [channels.SendResult("sent", message_id=m.idempotency_key) for m in messages]
+
+    reg = channels.ChannelRegistry()
+    reg._entry_points_loaded = True  # only what this test registers
+    reg.register("loopback", Loopback)
+    assert reg.get("loopback") is Loopback
+    with pytest.raises(ChannelError, match="registered: loopback"):
+        reg.get("nope")
+    with pytest.raises(ChannelError, match="not a subclass"):
+        reg.register("bad", dict)  # type: ignore[arg-type]
+
+
+def test_a_channel_instance_can_be_passed_directly(project: Project) -> None:
+    sim = channels.get("simulator")("mine", {})
+    report = deliver(project, make_plan(["a@example.com"]), channel=sim, render=render,
+                     progress=False)  # fmt: skip
+    assert report.channels == ["mine"] and list(sim.accepted.values()) == ["a@example.com"]
