@@ -7,7 +7,7 @@ list functions; dates in attributes are read with the same pattern as the pandas
     >>> from engagekit.segments import segment, to_sql, where_sql
     >>> germany = segment("de").country("DE").build()
     >>> to_sql(germany, "read_parquet('endpoints.parquet')").split(" WHERE ")[0]
-    "SELECT * FROM read_parquet('endpoints.parquet') AS e"
+    "SELECT e.* FROM read_parquet('endpoints.parquet') AS e"
     >>> print(where_sql(germany))
     e."Location.Country" IN ('DE')
     >>> print(where_sql(segment("not-de").country("DE", exclude=True).build()))
@@ -52,7 +52,7 @@ def to_sql(
     segment: SegmentLike,
     table: str = "endpoints",
     *,
-    select: str = "*",
+    select: str = "e.*",
     project: Project | None = None,
     now: Any = None,
     events: str | None = None,
