@@ -107,9 +107,13 @@ class ItemKNNRecommender(Recommender):
 
     def _item_similarities(self, item_rows: np.ndarray) -> np.ndarray:
         # exact cosine (with shrinkage) of the asked items to every item, unpruned
-        x = self._weights(self.user_items_).tocsc()
-        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0), dtype=np.float64).ravel())
-        dots = (x[:, item_rows].T @ x).toarray()
+        cached = getattr(self, "_columns", None)
+        if cached is None or cached[0] is not self.user_items_:
+            x = self._weights(self.user_items_)
+            norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0), dtype=np.float64).ravel())
+            cached = self._columns = (self.user_items_, x, x.tocsc(), norms)
+        _, x, x_csc, norms = cached
+        dots = (x_csc[:, item_rows].T @ x).toarray()
         denom = norms[item_rows, None] * norms[None, :] + self.shrinkage
         return np.divide(dots, denom, out=np.zeros_like(dots, dtype=np.float64), where=denom > 0)
 
