@@ -438,3 +438,43 @@ def test_every_query_answers_on_an_empty_project(project):
     assert analytics.campaign_metrics(project).empty
     assert analytics.experiment_frame(project, "nothing").empty
     assert analytics.overview(project).loc["active_users", "value"] == 0
+
+
+def test_campaign_metrics_follow_send_status_and_channel_outcomes(project):
+    def msg(etype, endpoint, status=None, channel="EMAIL", ts="2026-10-05T09:00Z"):
+        attrs = {"campaign_send_status": status} if status else {}
+        return {
+            "event_type": etype,
+            "event_timestamp": ts,
+            "endpoint_id": endpoint,
+            "user_id": endpoint,
+            "campaign_id": "c",
+            "run_id": "r",
+            "treatment_id": "0",
+            "channel_type": channel,
+            "attributes": attrs,
+        }
+
+    append_events(
+        project,
+        [
+            msg("_campaign.send", "e1", "SUCCESS"),
+            msg("_email.send", "e1"),
+            msg("_email.delivered", "e1"),
+            msg("_email.open", "e1"),
+            msg("_email.open", "e1", ts="2026-10-05T11:00Z"),  # opened again later
+            msg("_campaign.send", "e2", "FAILURE_PERMANENT"),
+            msg("_email.rejected", "e2"),
+            msg("_campaign.send", "s1", "SUCCESS", "SMS"),
+            msg("_SMS.BUFFERED", "s1", None, "SMS"),
+            msg("_SMS.SUCCESS", "s1", None, "SMS"),
+            msg("_SMS.OPTOUT", "s1", None, "SMS"),
+            msg("_campaign.send", "p1", "SUCCESS", "GCM"),
+            msg("_push.send", "p1", None, "GCM"),
+        ],
+    )
+    row = analytics.campaign_metrics(project).loc[("c", "r", "0")]
+    assert (row["sent"], row["delivered"], row["failures"]) == (3, 3, 1)
+    assert (row["opens"], row["total_opens"], row["opt_outs"]) == (1, 2, 1)
+    assert row["open_rate"] == pytest.approx(1 / 3)
+    assert row["targeted"] == 0  # no saved plan for this run: message metrics only

@@ -19,9 +19,13 @@ SESSION = "_session.start"
 PURCHASE = "_monetization.purchase"
 
 #: Event types counted as each campaign outcome (distinct endpoints per run and treatment).
+#: Push and custom channels report acceptance by the provider (``_push.send``,
+#: ``_custom.send``) as delivery, as Pinpoint's console does for push.
 SEND_TYPES = ("_campaign.send", "_journey.send")
 DELIVERED_TYPES = (
     "_email.delivered",
+    "_push.send",
+    "_custom.send",
     "_SMS.SUCCESS",
     "_VOICE.SUCCESS",
     "_voice.success",
