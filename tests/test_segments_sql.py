@@ -289,3 +289,37 @@ def test_sql_inlines_saved_base_segments(project: Project, tmp_path: Path) -> No
 def test_sql_without_project_for_base_segments_names_the_fix() -> None:
     with pytest.raises(DefinitionError, match=r"SourceSegments\.0\.Id.*pass project="):
         to_sql(segment("s").exclude("germany").build())
+
+
+@pytest.mark.parametrize(
+    ("lat0", "lon0", "km"),
+    [(0, 179.9, 300), (-89.5, 0, 200), (70, -170, 1500), (52.52, 13.405, 900), (10, 0, 25_000)],
+)
+def test_gps_boxes_agree_across_the_antimeridian_and_poles(
+    tmp_path: Path, lat0: float, lon0: float, km: float
+) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    n = 4_000
+    lat = np.concatenate([rng.uniform(-90, 90, n), (lat0 + rng.normal(0, 4, n)).clip(-90, 90)])
+    lon = np.concatenate(
+        [rng.uniform(-180, 180, n), (lon0 + rng.normal(0, 15, n) + 180) % 360 - 180]
+    )
+    df = normalize_endpoints(
+        pd.DataFrame(
+            {
+                "Id": [f"e{i}" for i in range(2 * n)],
+                "Location.Latitude": lat,
+                "Location.Longitude": lon,
+            }
+        )
+    )
+    seg = segment("s").near(lat0, lon0, km=km).build()
+    path = tmp_path / "gps.parquet"
+    df.to_parquet(path)
+    want = {
+        r[0] for r in duckdb.sql(to_sql(seg, f"read_parquet('{path}')", select='e."Id"')).fetchall()
+    }
+    got = set(df.loc[evaluate(seg, df).to_numpy(), "Id"])
+    assert got == want and got

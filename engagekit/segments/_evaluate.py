@@ -301,15 +301,12 @@ class _Engine:
         # a bounding box that holds the whole circle is a safe prefilter: the great-circle
         # distance is at least R * |dlat|, and (away from the poles) the circle spans at most
         # asin(sin(r) / cos(lat0)) of longitude
-        angle = node.km / EARTH_RADIUS_KM
-        band = np.degrees(angle) * (1 + 1e-9) + 1e-9
+        box = gps_box(node.latitude, node.km)
         with np.errstate(invalid="ignore"):
-            inside = np.abs(lat - node.latitude) <= band
-            cos_lat0 = math.cos(math.radians(node.latitude))
-            if angle < math.pi / 2 and math.sin(angle) < cos_lat0:
-                span = np.degrees(math.asin(math.sin(angle) / cos_lat0)) * (1 + 1e-9) + 1e-9
+            inside = np.abs(lat - node.latitude) <= box[0]
+            if box[1] is not None:
                 dlon = np.abs((lon - node.longitude + 180.0) % 360.0 - 180.0)
-                inside &= dlon <= span
+                inside &= dlon <= box[1]
         near = np.flatnonzero(inside)
         out = np.zeros(len(lat), dtype=bool)
         if len(near):
@@ -421,6 +418,17 @@ def haversine_a(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> n
     return (
         np.sin((p1 - p2) / 2) ** 2 + np.cos(p1) * math.cos(p2) * np.sin((lon * deg - l2) / 2) ** 2
     )
+
+
+def gps_box(latitude: float, km: float) -> tuple[float, float | None]:
+    """Half-sizes in degrees (latitude, longitude or None near a pole) of a box that holds the
+    whole circle, with a small margin: a safe prefilter before the exact test."""
+    angle = km / EARTH_RADIUS_KM
+    band = math.degrees(angle) * (1 + 1e-9) + 1e-9
+    cos_lat0 = math.cos(math.radians(latitude))
+    if angle < math.pi / 2 and math.sin(angle) < cos_lat0:
+        return band, math.degrees(math.asin(math.sin(angle) / cos_lat0)) * (1 + 1e-9) + 1e-9
+    return band, None
 
 
 def gps_threshold(km: float) -> float:

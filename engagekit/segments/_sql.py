@@ -24,6 +24,7 @@ from engagekit.segments._evaluate import (
     SESSION_START,
     SegmentLike,
     compile_segment,
+    gps_box,
     gps_threshold,
 )
 from engagekit.segments._model import DATE_PATTERN
@@ -130,7 +131,16 @@ class _SqlCompiler:
         if isinstance(node, GpsWithin):
             if not (self.has("Location.Latitude") and self.has("Location.Longitude")):
                 return "FALSE"
-            return f"{gps_a_sql(node)} <= {_num(gps_threshold(node.km))}"
+            # the same conservative box as pandas first (lets DuckDB skip rows cheaply)
+            lat, lon = _col("Location.Latitude"), _col("Location.Longitude")
+            band, span = gps_box(node.latitude, node.km)
+            tests = [f"abs({lat} - {_num(node.latitude)}) <= {_num(band)}"]
+            if span is not None:
+                shifted = f"({lon} - {_num(node.longitude)} + 180.0)"
+                wrapped = f"((({shifted} % 360.0) + 360.0) % 360.0)"
+                tests.append(f"abs({wrapped} - 180.0) <= {_num(span)}")
+            tests.append(f"{gps_a_sql(node)} <= {_num(gps_threshold(node.km))}")
+            return "(" + " AND ".join(tests) + ")"
         if isinstance(node, ActiveSince):
             last = _col("EffectiveDate") if self.has("EffectiveDate") else "NULL"
             if self.sessions:
