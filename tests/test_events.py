@@ -228,3 +228,23 @@ def test_module_examples_run():
     for module in (engagekit.events._schema, engagekit.events._generate, engagekit.analytics):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0, module.__name__
+
+
+def test_many_small_appends_keep_a_partition_compact(project):
+    from engagekit.events import lake_files
+    from engagekit.events._lake import AUTO_COMPACT_FILES
+
+    for i in range(AUTO_COMPACT_FILES + 5):
+        append_events(
+            project,
+            [
+                {
+                    "event_type": "_email.send",
+                    "endpoint_id": f"ep-{i}",
+                    "event_timestamp": f"2026-11-01T10:{i % 60:02d}:00Z",
+                }
+            ],
+        )
+    files = lake_files(project.store.events_dir)
+    assert len(files) < AUTO_COMPACT_FILES
+    assert len(read_events(project)) == AUTO_COMPACT_FILES + 5

@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from engagekit.project import Project
 
 REJECTS_DIR = "events_rejects"
+#: An append that leaves this many files in an hour partition merges them into one.
+AUTO_COMPACT_FILES = 32
 FUTURE_TOLERANCE = timedelta(days=1)
 _HASH_KEYS = ("engagekit-evt-00", "engagekit-evt-01")
 _ID_COLUMNS = (
@@ -612,6 +614,9 @@ def _append_batch(
                     continue
                 path = store.events_dir / part / _new_file_name(now)
                 write_parquet_atomic(part_table, path)
+                if len(existing) + 1 >= AUTO_COMPACT_FILES:
+                    merged = _compact_partition(store, part)
+                    path = merged[0] if merged is not None else path
                 report.files.append(path)
                 report.partitions.append(part)
                 report.accepted += part_table.num_rows
@@ -697,46 +702,59 @@ class CompactReport:
         )
 
 
+def _compact_partition(store: Any, part: str) -> tuple[Path, int, int] | None:
+    """Merge one partition's files (the caller holds the events lock); returns the new file,
+    the number of files merged and rows, or None when there was nothing to merge."""
+    files = partition_files(store.events_dir, part)
+    if len(files) < 2:
+        return None
+    table = pq.read_table(files).sort_by("event_timestamp")
+    out = store.events_dir / part / _new_file_name(datetime.now(UTC))
+    write_parquet_atomic(table, out)
+    rel_old = [str(f.relative_to(store.events_dir)) for f in files]
+    rel_new = str(out.relative_to(store.events_dir))
+    marks = ", ".join("?" * len(rel_old))
+    with store.transaction() as tx:
+        rows = tx.execute(
+            f"SELECT destination, count(*) FROM event_stream_files WHERE file IN ({marks}) "
+            "GROUP BY destination",
+            rel_old,
+        ).fetchall()
+        for destination, n in rows:
+            if n == len(rel_old):  # every merged file was sent: so is the merged one
+                tx.execute(
+                    "INSERT OR REPLACE INTO event_stream_files (destination, file, rows, "
+                    "sent_at) VALUES (?, ?, ?, ?)",
+                    (destination, rel_new, table.num_rows, datetime.now(UTC).isoformat()),
+                )
+        tx.execute(f"DELETE FROM event_stream_files WHERE file IN ({marks})", rel_old)
+    for f in files:
+        f.unlink()
+    return out, len(files), table.num_rows
+
+
 def compact(
     project: Project, *, partitions: Sequence[str] | None = None, min_files: int = 2
 ) -> CompactReport:
     """Merge the files of each hour partition into one (sorted by event time).
 
     Many small appends (delivery writes one file per batch and hour) leave many small files;
-    queries open every file, so compacting old partitions keeps them fast. Stream exports that
-    had sent every merged file count the new file as sent too, so nothing is sent twice.
+    queries open every file, so compacting keeps them fast (appends also compact a partition by
+    themselves once it holds ``AUTO_COMPACT_FILES`` files). Stream exports that had sent every
+    merged file count the new file as sent too, so nothing is sent twice.
     """
     store = project.store
     report = CompactReport()
     with store.lock("events"):
         for part in partitions if partitions is not None else list_partitions(store.events_dir):
-            files = partition_files(store.events_dir, part)
-            if len(files) < min_files:
+            if len(partition_files(store.events_dir, part)) < max(min_files, 2):
                 continue
-            table = pq.read_table(files).sort_by("event_timestamp")
-            out = store.events_dir / part / _new_file_name(datetime.now(UTC))
-            write_parquet_atomic(table, out)
-            rel_old = [str(f.relative_to(store.events_dir)) for f in files]
-            rel_new = str(out.relative_to(store.events_dir))
-            marks = ", ".join("?" * len(rel_old))
-            with store.transaction() as tx:
-                rows = tx.execute(
-                    f"SELECT destination, count(*) FROM event_stream_files WHERE file IN ({marks}) "
-                    "GROUP BY destination",
-                    rel_old,
-                ).fetchall()
-                for destination, n in rows:
-                    if n == len(rel_old):
-                        tx.execute(
-                            "INSERT OR REPLACE INTO event_stream_files (destination, file, rows, "
-                            "sent_at) VALUES (?, ?, ?, ?)",
-                            (destination, rel_new, table.num_rows, datetime.now(UTC).isoformat()),
-                        )
-                tx.execute(f"DELETE FROM event_stream_files WHERE file IN ({marks})", rel_old)
-            for f in files:
-                f.unlink()
+            done = _compact_partition(store, part)
+            if done is None:
+                continue
+            _, merged, rows = done
             report.partitions += 1
-            report.files_before += len(files)
+            report.files_before += merged
             report.files_after += 1
-            report.rows += table.num_rows
+            report.rows += rows
     return report
