@@ -136,7 +136,7 @@ def bench_movielens(quick: bool) -> pd.DataFrame | None:
             "itemknn": ItemKNNRecommender(),
             "itemknn_source": ItemKNNRecommender(prune="source"),
             "als": ALSRecommender(random_state=0),
-            "ease": EASERecommender(),
+            "ease": EASERecommender(n_threads=1),
         },
         train,
         test,
