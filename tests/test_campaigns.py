@@ -208,6 +208,14 @@ def test_quiet_time_skips_or_defers_in_the_endpoint_local_time():
         zip(deferred["endpoint_id"], deferred["due_at"].dt.strftime("%m-%dT%H:%MZ"), strict=True)
     )
     assert due == {"berlin": "11-03T06:00Z", "tokyo": "11-02T22:00Z", "nozone": "11-02T21:30Z"}
+    # deferred longer than MaximumDuration: the message would expire, so it is not sent
+    short = plan_campaign(
+        _campaign(Schedule=schedule | {"QuietTimeMode": "DEFER"}, Limits={"MaximumDuration": 3600}),
+        eps, NOW, audience="all",
+    )  # fmt: skip
+    assert [_reason_of(short, e) for e in ("berlin", "tokyo", "nozone")] == [
+        "QUIET_TIME", None, None,
+    ]  # fmt: skip
 
 
 def test_project_quiet_time_applies_unless_the_campaign_overrides_it():

@@ -21,7 +21,8 @@ NO_ADDRESS             no address (empty or blank) for the channel
 SUPPRESSED             the address (trimmed, lower-cased) is on the suppression list
 OUTSIDE_SCHEDULE       the local-time wave falls after the schedule's ``EndTime``
 LOCAL_TIME_PASSED      the local-time wave was already over when the run was planned
-QUIET_TIME             due inside quiet time (``QuietTimeMode`` SKIP, Pinpoint's rule)
+QUIET_TIME             due inside quiet time (``QuietTimeMode`` SKIP, Pinpoint's rule), or
+                       deferred (DEFER) longer than ``Limits.MaximumDuration``
 TOTAL_LIMIT            ``Limits.Total`` messages of this campaign already targeted it
 DAILY_LIMIT            ``Limits.Daily`` messages of this campaign in the last 24 h
 USER_CAMPAIGN_LIMIT    the project's ``max_per_user_per_campaign`` for the user

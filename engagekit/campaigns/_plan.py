@@ -255,6 +255,12 @@ def plan_campaign(
     mark("LOCAL_TIME_PASSED", passed)
     if schedule.quiet_time_mode == "SKIP":
         mark("QUIET_TIME", in_quiet)
+    else:
+        # a message deferred past its MaximumDuration would expire before it is sent
+        max_duration = campaign.limits.maximum_duration or settings.limits.maximum_duration
+        if max_duration:
+            waited = due_values - raw_values
+            mark("QUIET_TIME", in_quiet & (waited > np.timedelta64(int(max_duration), "s")))
     _mark_limits(mark, reason, limits, hist_index, ids_s, ukeys, is_holdout)
     mark("HOLDOUT", is_holdout)
 
