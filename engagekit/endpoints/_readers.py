@@ -154,10 +154,9 @@ def sniff_format(file: SourceFile) -> Format:
 
 
 # -- file-level checks -------------------------------------------------------------------------
-def check_text(file: SourceFile, *, utf8: bool = True) -> tuple[int, int, bool]:
-    """Refuse empty, binary and (with ``utf8``) non-UTF-8 files; returns (BOM length, newline
-    count, ends with a newline). pyarrow's readers check UTF-8 themselves, so the fast paths
-    skip that pass and come back with ``utf8=True`` only to explain a failure."""
+def check_text(file: SourceFile) -> tuple[int, int, bool]:
+    """Refuse empty, binary and non-UTF-8 files; returns (BOM length, newline count, ends with a
+    newline). Scans with numpy and Arrow's UTF-8 validation, without copying the file."""
     buf = file.buffer
     head = file.head(4)
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -165,7 +164,6 @@ def check_text(file: SourceFile, *, utf8: bool = True) -> tuple[int, int, bool]:
     bom = 3 if head.startswith(b"\xef\xbb\xbf") else 0
     if not file.head(1 << 16)[bom:].strip() and buf.size <= (1 << 16):
         raise ImportFileError(file.name, "the file is empty")
-    decoder = codecs.getincrementaldecoder("utf-8")()
     newlines = 0
     data = np.frombuffer(buf, dtype=np.uint8) if buf.size else np.zeros(0, np.uint8)
     for start in range(bom, buf.size, _CHUNK):
@@ -178,22 +176,40 @@ def check_text(file: SourceFile, *, utf8: bool = True) -> tuple[int, int, bool]:
                 line=_line_at(buf, pos),
             )
         newlines += int(np.count_nonzero(view == 10))
-        if not utf8:
-            continue
-        chunk = view.tobytes()
+    if not _is_utf8(buf[bom:]):
+        _explain_utf8(file, bom)
+    ends_nl = buf.size > 0 and buf[buf.size - 1 : buf.size].to_pybytes() == b"\n"
+    return bom, newlines, ends_nl
+
+
+def _is_utf8(buf: pa.Buffer) -> bool:
+    """Arrow's (SIMD) UTF-8 validation of a whole buffer, viewed as one binary value."""
+    offsets = pa.py_buffer(np.array([0, buf.size], dtype=np.int64))
+    value = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, buf])
+    try:
+        value.cast(pa.large_string())
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _explain_utf8(file: SourceFile, bom: int) -> None:
+    """Find the first byte that is not UTF-8 and raise an error naming its line."""
+    buf = file.buffer
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    for start in range(bom, buf.size, _CHUNK):
+        chunk = buf[start : min(start + _CHUNK, buf.size)].to_pybytes()
         try:
-            if decoder.getstate()[0] or not chunk.isascii():
-                decoder.decode(chunk, final=start + _CHUNK >= buf.size)
+            decoder.decode(chunk, final=start + _CHUNK >= buf.size)
         except UnicodeDecodeError as exc:
-            pos = start + exc.start
+            pos = max(start + exc.start - len(decoder.getstate()[0]), 0)
+            byte = buf[pos : pos + 1].to_pybytes()
             raise ImportFileError(
                 file.name,
-                f"not UTF-8 (byte 0x{chunk[exc.start]:02x} at offset {pos}); "
+                f"not UTF-8 (byte 0x{byte.hex()} at offset {pos}); "
                 "save the file as UTF-8 and import again",
                 line=_line_at(buf, pos),
             ) from None
-    ends_nl = buf.size > 0 and buf[buf.size - 1 : buf.size].to_pybytes() == b"\n"
-    return bom, newlines, ends_nl
 
 
 def _line_at(buf: pa.Buffer, pos: int) -> int:
@@ -244,7 +260,7 @@ def column_problem(name: str) -> str | None:
 
 # -- CSV ---------------------------------------------------------------------------------------
 def read_csv(file: SourceFile) -> RawFile:
-    bom, newlines, ends_nl = check_text(file, utf8=False)
+    bom, newlines, ends_nl = check_text(file)
     if file.head(64)[bom:].lstrip().startswith(b"{"):
         raise ImportFileError(file.name, "the file holds JSON, not CSV; import it as ndjson")
     header, header_lines = _csv_header(file, bom)
@@ -270,7 +286,7 @@ def read_csv(file: SourceFile) -> RawFile:
                 quoted_strings_can_be_null=True,
             ),
         )
-    except pa.ArrowInvalid:  # not UTF-8 (explained by check_text) or not parseable
+    except pa.ArrowInvalid:  # not parseable by pyarrow: the standard library decides
         return _read_csv_python(file, bom, header)
     if invalid:
         return _read_csv_python(file, bom, header)
@@ -304,8 +320,7 @@ def _csv_header(file: SourceFile, bom: int) -> tuple[list[str], int]:
 
 def _read_csv_python(file: SourceFile, bom: int, header: list[str]) -> RawFile:
     """Exact line numbers and per-record rejects, by the standard library's csv module."""
-    check_text(file)  # a precise error if the file is not UTF-8
-    text = file.buffer[bom:].to_pybytes().decode("utf-8")
+    text = file.buffer[bom:].to_pybytes().decode("utf-8")  # checked by check_text
     reader = csv.reader(io.StringIO(text, newline=""), strict=False)
     width = len(header)
     columns: list[list[str | None]] = [[] for _ in header]
@@ -350,7 +365,7 @@ def _csv_line(values: list[Any]) -> str:
 
 # -- NDJSON ------------------------------------------------------------------------------------
 def read_ndjson(file: SourceFile) -> RawFile:
-    bom, newlines, ends_nl = check_text(file, utf8=False)
+    bom, newlines, ends_nl = check_text(file)
     first = file.head(1 << 12)[bom:].lstrip()
     if not first.startswith(b"{"):
         raise ImportFileError(
@@ -395,8 +410,7 @@ def _flatten(table: pa.Table) -> pa.Table | None:
 
 
 def _read_ndjson_python(file: SourceFile, bom: int) -> RawFile:
-    check_text(file)  # a precise error if the file is not UTF-8
-    text = file.buffer[bom:].to_pybytes().decode("utf-8")
+    text = file.buffer[bom:].to_pybytes().decode("utf-8")  # checked by check_text
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
     rejects: list[RawReject] = []
