@@ -32,8 +32,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from engagekit.templates.recommendations import RecommenderConfig
 from recommenders._base import Recommender, _as_list
 from recommenders._errors import RecommenderError
 from recommenders.catalog import available_items, make_catalog
@@ -42,49 +43,28 @@ from recommenders.interactions import index_positions
 IdType = Literal["PINPOINT_ENDPOINT_ID", "PINPOINT_USER_ID"]
 Transformer = Callable[[pd.DataFrame], pd.DataFrame]
 
-_ATTRIBUTE_NAME = re.compile(r"^Recommendations\.[A-Za-z0-9_]{1,50}$")
 ITEMS_KEY = "RecommendationItems"
 ATTRIBUTE_PREFIX = "Recommendations."
 #: Pinpoint cuts each recommended attribute value to this many characters.
 MAX_VALUE_CHARS = 100
 
 
-class RecommenderConfiguration(BaseModel):
+class RecommenderConfiguration(RecommenderConfig):
     """Pinpoint's recommender configuration, with a local model instead of Amazon Personalize.
 
-    ``Attributes`` maps a template attribute (``"Recommendations.Title"``) to the catalog column
-    that fills it (``"title"``); ``RecommendationProviderUri`` names the saved model
-    (``"model://<name>"`` or ``"model://<name>/<version>"``) when the provider is built with
-    :meth:`ModelRecommendationProvider.from_configuration`.
+    engagekit's ``templates.RecommenderConfig`` (Pinpoint's field names and checks) plus an
+    optional ``transformer`` callable in place of Pinpoint's Lambda.
+    ``RecommendationProviderUri`` names the saved model (``"model://<name>"`` or
+    ``"model://<name>/<version>"``) for :meth:`ModelRecommendationProvider.from_configuration`.
+    ``Attributes`` fill ``Recommendations.<Name>`` from catalog column ``<Name>``, or from the
+    column the value names (``{"Recommendations.Title": "title"}``).
     """
 
     model_config = ConfigDict(
         frozen=True, extra="forbid", populate_by_name=True, arbitrary_types_allowed=True
     )
 
-    name: str | None = Field(None, alias="Name", max_length=128)
-    description: str | None = Field(None, alias="Description", max_length=128)
-    id_type: IdType = Field("PINPOINT_ENDPOINT_ID", alias="RecommendationProviderIdType")
-    per_message: int = Field(5, alias="RecommendationsPerMessage", ge=1, le=5)
-    provider_uri: str | None = Field(None, alias="RecommendationProviderUri")
-    role_arn: str | None = Field(None, alias="RecommendationProviderRoleArn")
-    display_name: str | None = Field(None, alias="RecommendationsDisplayName", max_length=25)
-    attributes: dict[str, str] = Field(default_factory=dict, alias="Attributes")
-    transformer_uri: str | None = Field(None, alias="RecommendationTransformerUri")
     transformer: Transformer | None = Field(None, exclude=True, repr=False)
-
-    @field_validator("attributes")
-    @classmethod
-    def _attribute_names(cls, value: dict[str, str]) -> dict[str, str]:
-        if len(value) > 10:
-            raise ValueError(f"at most 10 attributes are allowed, got {len(value)}")
-        bad = [key for key in value if not _ATTRIBUTE_NAME.match(key)]
-        if bad:
-            raise ValueError(
-                "attribute names must look like 'Recommendations.Title' (letters, digits or _ "
-                f"after 'Recommendations.'); bad: {', '.join(bad)}"
-            )
-        return value
 
     @field_validator("transformer_uri")
     @classmethod
@@ -134,29 +114,8 @@ class RecommenderConfiguration(BaseModel):
         out = {}
         for key, value in self.attributes.items():
             name = key[len(ATTRIBUTE_PREFIX) :]
-            out[name] = value if value in columns else name
+            out[name] = name if name in columns or value not in columns else value
         return out
-
-    def to_pinpoint(self) -> dict[str, Any]:
-        """The CreateRecommenderConfiguration document, checked against Pinpoint's model (it
-        needs ``RecommendationProviderUri`` and ``RecommendationProviderRoleArn``)."""
-        from botocore.validate import ParamValidator
-
-        from engagekit import pinpoint
-        from engagekit.errors import DefinitionError
-
-        doc = self.model_dump(by_alias=True, exclude_none=True)
-        if not doc.get("Attributes"):
-            doc.pop("Attributes", None)
-        report = ParamValidator().validate(doc, pinpoint.shape("CreateRecommenderConfiguration"))
-        if report.has_errors():
-            found = [ln.strip() for ln in report.generate_report().splitlines() if ln.strip()]
-            raise DefinitionError(
-                "not a valid Pinpoint CreateRecommenderConfiguration: "
-                + "; ".join(ln for ln in found if not ln.startswith("Parameter validation")),
-                kind="CreateRecommenderConfiguration",
-            )
-        return doc
 
 
 class ModelRecommendationProvider:

@@ -8,7 +8,12 @@ from pydantic import ValidationError
 
 from engagekit import pinpoint
 from engagekit.errors import DefinitionError
-from engagekit.templates import EmailTemplate, RecommendationProvider, render_batch
+from engagekit.templates import (
+    EmailTemplate,
+    RecommendationProvider,
+    RecommenderConfig,
+    render_batch,
+)
 from recommenders import (
     ItemKNNRecommender,
     ModelRecommendationProvider,
@@ -62,6 +67,7 @@ def test_configuration_uses_pinpoint_field_names_and_round_trips() -> None:
     assert RecommenderConfiguration.model_validate_json(config.model_dump_json()) == config
     assert config.to_pinpoint()["RecommendationsPerMessage"] == 3
     assert config.model_reference() == ("movies", 2)
+    assert isinstance(config, RecommenderConfig)  # engagekit's renderer takes it as is
 
 
 def test_configuration_needs_provider_uri_and_role_for_pinpoint() -> None:
