@@ -75,21 +75,28 @@ def unit_keys(units: pd.Series | pa.Array | pa.ChunkedArray | Sequence[str]) -> 
     through an unaligned uint64 view of the bytes and masked to the string's length; the mixing
     runs in cache-sized blocks of rows.
     """
-    arr = _as_large_string(units)
-    n = len(arr)
+    chunks = _large_string_chunks(units)
+    n = sum(len(c) for c in chunks)
     out = np.empty(n, dtype=np.uint64)
     if n == 0:
         return out
-    if arr.null_count:
-        arr = pc.fill_null(arr, "")
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
-    first, last = int(offsets[0]), int(offsets[-1])
-    buf = np.zeros(last - first + 8, dtype=np.uint8)  # 8 spare bytes: every gather is in bounds
-    if last > first:
-        buf[: last - first] = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[first:last]
+    # every chunk's bytes side by side in one buffer (8 spare bytes: every gather is in bounds)
+    spans = []
+    for c in chunks:
+        offsets = np.frombuffer(c.buffers()[1], dtype=np.int64)[c.offset : c.offset + len(c) + 1]
+        spans.append((c, offsets, int(offsets[0]), int(offsets[-1])))
+    buf = np.zeros(sum(hi - lo for _, _, lo, hi in spans) + 8, dtype=np.uint8)
+    starts = np.empty(n, dtype=np.int64)
+    lengths = np.empty(n, dtype=np.int64)
+    at = row = 0
+    for c, offsets, lo, hi in spans:
+        if hi > lo:
+            buf[at : at + hi - lo] = np.frombuffer(c.buffers()[2], dtype=np.uint8)[lo:hi]
+        starts[row : row + len(c)] = offsets[:-1] - lo + at
+        lengths[row : row + len(c)] = np.diff(offsets)
+        at += hi - lo
+        row += len(c)
     words = np.ndarray(shape=(len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
-    starts = offsets[:-1] - first
-    lengths = np.diff(offsets)
     top = len(words) - 1
     with np.errstate(over="ignore"):
         for lo in range(0, n, _BLOCK):
@@ -144,6 +151,26 @@ def hash_units(
 ) -> np.ndarray:
     """The salted 64-bit hash of each unit (``fmix(ek64(unit) ^ salt_key(salt))``)."""
     return salted(unit_keys(units), salt)
+
+
+def _large_string_chunks(
+    units: pd.Series | pa.Array | pa.ChunkedArray | Sequence[str],
+) -> list[pa.Array]:
+    """The strings as ``large_string`` chunks without nulls (a null becomes "")."""
+    if isinstance(units, pa.ChunkedArray):
+        chunks = list(units.chunks)
+    elif isinstance(units, pa.Array):
+        chunks = [units]
+    else:
+        arr = _as_large_string(units)
+        chunks = [arr]
+    out = []
+    for c in chunks:
+        if pa.types.is_dictionary(c.type):
+            c = c.cast(c.type.value_type)
+        c = c.cast(pa.large_string())
+        out.append(pc.fill_null(c, "") if c.null_count else c)
+    return out
 
 
 def _as_large_string(units: pd.Series | pa.Array | pa.ChunkedArray | Sequence[str]) -> pa.Array:

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -145,3 +146,13 @@ def test_srm_check_flags_a_broken_split_and_passes_a_fair_one():
     broken["holdout"] = int(broken["holdout"] * 0.85)
     result = srm_check(broken, design)
     assert result.flagged and result.p_value < 0.001
+
+
+def test_unit_keys_of_chunked_sliced_and_null_strings_follow_the_specification():
+    values = ["a", None, "", "héllo wörld 123456789", "x" * 17, "abc"]
+    chunked = pa.chunked_array(
+        [pa.array(values[:2]), pa.array(values[2:4]).slice(1), pa.array(values[4:])]
+    )
+    expected = [reference_hash(v or "") for v in values[:2] + values[3:]]
+    assert [int(k) for k in unit_keys(chunked)] == expected
+    assert unit_keys(pa.array(["q", "q"]).dictionary_encode()).tolist() == [reference_hash("q")] * 2
