@@ -1,5 +1,5 @@
 """Benchmark: import 1M endpoints from CSV and from NDJSON, next to a bare pyarrow read of the
-same file in the same run.
+same file in the same run (each figure the best of 3 runs; 2 with --quick).
 
     .venv/bin/python benchmarks/bench_endpoints_import.py            # 1M endpoints
     .venv/bin/python benchmarks/bench_endpoints_import.py --quick    # 100k endpoints
@@ -93,14 +93,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100k endpoints")
     parser.add_argument("--rows", type=int, default=None)
-    parser.add_argument("--repeat", type=int, default=None, help="best of N runs (default 1)")
+    parser.add_argument("--repeat", type=int, default=None, help="best of N runs (default 3)")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(_child(*args.child)))
         return 0
     rows = args.rows or (100_000 if args.quick else 1_000_000)
-    repeat = args.repeat or (2 if args.quick else 1)
+    repeat = args.repeat or (2 if args.quick else 3)
     files = inputs(rows)
     print(
         f"{'format':7} {'rows':>10} {'MB':>7} {'bare s':>8} {'import s':>9} {'rows/s':>10} "
