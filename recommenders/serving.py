@@ -1,13 +1,13 @@
 """Serving recommendations into messages, in the shape of Pinpoint's recommender configuration.
 
 :class:`RecommenderConfiguration` is Pinpoint's ``CreateRecommenderConfiguration`` (same field
-names): which id the model answers for, how many items go into a message, and which catalog
-column fills each ``Recommendations.*`` attribute: ``{"Recommendations.Title": "title"}`` fills
-``Recommendations.Title`` from catalog column ``title``; when the value names no catalog column
-it is Pinpoint's display name and the column is the part after ``Recommendations.``
-(``Title``). Pinpoint's Lambda transformer (``RecommendationTransformerUri``) becomes an
-optional Python callable (or an importable ``"module:function"``) that receives the frame
-(id, rank, item_id, one column per attribute) and returns it changed.
+names; it extends ``engagekit.templates.RecommenderConfig``): which id the model answers for,
+how many items go into a message, and which catalog column fills each ``Recommendations.*``
+attribute: the column named after the attribute (``Title``), else the column its value names
+(``{"Recommendations.Title": "title"}``), as engagekit's renderer resolves it. Pinpoint's Lambda
+transformer (``RecommendationTransformerUri``) becomes an optional Python callable (or an
+importable ``"module:function"``) that receives the frame (id, rank, item_id, one column per
+attribute) and returns it changed.
 
 :class:`ModelRecommendationProvider` implements engagekit's ``RecommendationProvider`` protocol
 (``item_ids(ids, n) -> {id: [item ids]}`` plus ``catalog``), so a template's
