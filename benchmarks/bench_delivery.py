@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"setup (endpoints, template, plan): {time.perf_counter() - started:.1f} s")
 
         started = time.perf_counter()
-        report = deliver(project, plan, workers=args.workers, progress=False, batch_size=500)
+        report = deliver(project, plan, workers=args.workers, progress=False)
         elapsed = time.perf_counter() - started
         assert report.sent == n, report
         rate = n / elapsed

@@ -173,8 +173,11 @@ def test_rows_not_yet_due_wait_for_a_later_call(project: Project) -> None:
     assert (later.sent, later.deferred) == (1, 0)
 
 
-def test_transient_smtp_replies_retry_and_permanent_ones_do_not(project: Project) -> None:
-    handler = ScriptedHandler()
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_transient_smtp_replies_retry_and_permanent_ones_do_not(
+    project: Project, pipelining: bool
+) -> None:
+    handler = ScriptedHandler(pipelining=pipelining)
     with start_server(handler) as server:
         use_channel(project, "mail", server.settings())
         plan = make_plan(
@@ -198,10 +201,11 @@ def test_transient_smtp_replies_retry_and_permanent_ones_do_not(project: Project
         "greylist451@example.com", "ok@example.com"]  # fmt: skip
 
 
+@pytest.mark.parametrize("pipelining", [False, True])
 def test_flaky_server_dropping_connections_still_gets_each_message_once(
-    project: Project,
+    project: Project, pipelining: bool
 ) -> None:
-    handler = RecordingHandler(drop_rate=0.1, checkpoint=True, seed=7)
+    handler = RecordingHandler(drop_rate=0.1, checkpoint=True, seed=7, pipelining=pipelining)
     with start_server(handler) as server:
         use_channel(project, "mail", server.settings(connections=2))
         plan = make_plan([f"user{i}@example.com" for i in range(120)])
@@ -216,11 +220,16 @@ def test_flaky_server_dropping_connections_still_gets_each_message_once(
 
 def test_pipelining_server_gets_the_same_messages(project: Project) -> None:
     handler = RecordingHandler(pipelining=True)
+    addresses = [f"user{i}@example.com" for i in range(20)]
+    addresses[5] = "bad<address@example.com"  # refused before the envelope is written
     with start_server(handler) as server:
-        use_channel(project, "mail", server.settings())
-        report = deliver(project, make_plan(["a@example.com", "b@example.com"]), render=render,
-                         progress=False)  # fmt: skip
-    assert report.sent == 2 and len(handler.messages) == 2
+        use_channel(project, "mail", server.settings(connections=2))
+        report = deliver(project, make_plan(addresses), render=render, progress=False)
+    assert (report.sent, report.failed) == (19, 1)
+    assert sorted(m.rcpt_tos[0] for m in handler.messages) == sorted(
+        a for a in addresses if "<" not in a
+    )
+    assert len(set(handler.message_ids())) == 19
 
 
 def test_starttls_with_auth_from_environment(

@@ -72,7 +72,8 @@ def test_sigkill_at_random_moments_then_rerun_sends_every_message_once(
 ) -> None:
     n = 900 if checkpoint else 400
     trials = 10 if checkpoint else 4
-    handler = RecordingHandler(checkpoint=checkpoint)
+    # the checkpointing server also pipelines: the fast path (one round trip per message)
+    handler = RecordingHandler(checkpoint=checkpoint, pipelining=checkpoint)
     rng = random.Random(20261127 + checkpoint)
     with start_server(handler) as server:
         project.update_settings(channels={"mail": server.settings(connections=2)})
@@ -189,11 +190,14 @@ def test_rows_of_a_live_worker_are_left_alone(project: Project) -> None:
     assert report.sent == 2
 
 
+@pytest.mark.parametrize("pipelining", [False, True])
 @pytest.mark.parametrize("checkpoint", [True, False])
 def test_reply_lost_after_acceptance_is_resent_with_the_same_message_id(
-    project: Project, checkpoint: bool
+    project: Project, checkpoint: bool, pipelining: bool
 ) -> None:
-    handler = RecordingHandler(checkpoint=checkpoint, lose_reply_rate=0.3, seed=3)
+    handler = RecordingHandler(
+        checkpoint=checkpoint, lose_reply_rate=0.3, seed=3, pipelining=pipelining
+    )
     with start_server(handler) as server:
         project.update_settings(channels={"mail": server.settings()})
         report = deliver(project, _plan(30), render=_render, progress=False, retry_base=0.001,

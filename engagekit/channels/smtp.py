@@ -205,8 +205,146 @@ class SMTPChannel(Channel):
         results: list[SendResult | None],
         date: str,
     ) -> None:
-        for i in indexes:
-            results[i] = self._send_one(slot, messages[i], date)
+        todo = list(indexes)
+        reconnects = 0
+        while todo:
+            conn = self._conns[slot]
+            if conn is None and len(todo) > 1:
+                with contextlib.suppress(smtplib.SMTPException, OSError):
+                    conn = self._conns[slot] = self._connect()
+            if conn is None or "pipelining" not in conn.esmtp_features or len(todo) == 1:
+                results[todo[0]] = self._send_one(slot, messages[todo[0]], date)
+                todo = todo[1:]
+                continue
+            todo = self._stream(slot, conn, messages, todo, results, date)
+            if todo:  # the connection broke: reconnect (a few times) for the rest
+                reconnects += 1
+                if reconnects > 3:
+                    for i in todo:
+                        results[i] = self._done(
+                            messages[i],
+                            SendResult("retry", error_code="CONNECTION_DROPPED",
+                                       error="the connection kept breaking"),
+                        )  # fmt: skip
+                    return
+
+    def _envelope(self, conn: smtplib.SMTP, m: Message) -> bytes | SendResult:
+        """``MAIL FROM`` + ``RCPT TO`` + ``DATA`` of one message, or why it cannot be sent."""
+        rcpt = m.address
+        features = conn.esmtp_features
+        if "\r" in rcpt or "\n" in rcpt or ">" in rcpt or "<" in rcpt:
+            return SendResult(
+                "failed", outcome="rejected", error_code="INVALID_ADDRESS",
+                error="the address contains line breaks or angle brackets",
+            )  # fmt: skip
+        opts = f" TRANSID={self.message_id(m)}" if "checkpoint" in features else ""
+        if not rcpt.isascii():
+            if "smtputf8" not in features:
+                return SendResult(
+                    "failed", outcome="rejected", error_code="INVALID_ADDRESS",
+                    error="non-ASCII address and the server does not offer SMTPUTF8",
+                )  # fmt: skip
+            opts += " SMTPUTF8"
+        return (f"MAIL FROM:<{self.envelope_from}>{opts}\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n").encode()
+
+    def _stream(
+        self,
+        slot: int,
+        conn: smtplib.SMTP,
+        messages: Sequence[Message],
+        todo: list[int],
+        results: list[SendResult | None],
+        date: str,
+    ) -> list[int]:
+        """RFC 2920 pipelining across messages: each write carries a message's content and
+        terminating dot *and* the next message's envelope, so a message costs one round trip.
+
+        Returns the indexes not yet handled when the connection broke (none handed over).
+        """
+        envelopes: dict[int, bytes | SendResult] = {}
+
+        def envelope(i: int) -> bytes | SendResult:
+            if i not in envelopes:
+                envelopes[i] = self._envelope(conn, messages[i])
+            return envelopes[i]
+
+        pos = 0
+        # skip messages that cannot be sent at all, then open the first envelope
+        pending: int | None = None  # index whose envelope is on the wire, replies unread
+        try:
+            while pos < len(todo):
+                i = todo[pos]
+                m = messages[i]
+                if pending != i:
+                    env = envelope(i)
+                    if isinstance(env, SendResult):
+                        results[i] = self._done(m, env)
+                        pos += 1
+                        continue
+                    conn.send(env)
+                    pending = i
+                replies = [conn.getreply(), conn.getreply(), conn.getreply()]
+                pending = None
+                failure = _envelope_failure(replies)
+                if failure is not None:
+                    if replies[2][0] == 354:  # the server waits for content: abandon it
+                        conn.send(b".\r\n")
+                        conn.getreply()
+                    conn.rset()
+                    results[i] = self._done(m, failure)
+                    pos += 1
+                    if failure.error_code == "SMTP_421":
+                        self._drop(slot)
+                        return todo[pos:]
+                    continue
+                payload = _dot_stuff(self.build(m, date))
+                # the next sendable message's envelope rides along with this content
+                nxt = None
+                while pos + 1 < len(todo):
+                    env = envelope(todo[pos + 1])
+                    if isinstance(env, bytes):
+                        nxt = todo[pos + 1]
+                        payload += env
+                        break
+                    results[todo[pos + 1]] = self._done(messages[todo[pos + 1]], env)
+                    del todo[pos + 1]
+                self._begin(m)
+                try:
+                    conn.send(payload)
+                except (*_TRANSIENT_EXC, OSError, smtplib.SMTPException) as exc:
+                    # the dot precedes the next envelope in this write: it may have left
+                    results[i] = SendResult(
+                        "in_doubt", error_code="CONNECTION_DROPPED", error=str(exc)
+                    )
+                    self._drop(slot)
+                    return todo[pos + 1 :]
+                pending = nxt
+                try:
+                    code, text = conn.getreply()
+                except (*_TRANSIENT_EXC, OSError, smtplib.SMTPException) as exc:
+                    results[i] = SendResult(
+                        "in_doubt", error_code="CONNECTION_DROPPED",
+                        error=f"no reply after the message content: {exc}",
+                    )  # fmt: skip
+                    self._drop(slot)
+                    return todo[pos + 1 :]
+                if code == 250:
+                    res = SendResult("sent", message_id=self.message_id(m), outcome="delivered")
+                else:
+                    res = _classify("DATA_END", code, text)
+                results[i] = self._done(m, res)
+                self._counts[slot] += 1
+                pos += 1
+        except (*_TRANSIENT_EXC, OSError, smtplib.SMTPException) as exc:
+            # broke while sending or reading an envelope: that message was not handed over
+            if pos < len(todo):
+                i = todo[pos]
+                results[i] = self._done(messages[i], SendResult(
+                    "retry", error_code="CONNECTION_DROPPED", error=str(exc)))  # fmt: skip
+                pos += 1
+            self._drop(slot)
+            return todo[pos:]
+        return []
 
     def _send_one(self, slot: int, m: Message, date: str) -> SendResult:
         try:
@@ -253,7 +391,7 @@ class SMTPChannel(Channel):
             )  # fmt: skip
         mail = f"MAIL FROM:<{self.envelope_from}>{mail_opts}\r\n"
         rcpt_cmd = f"RCPT TO:<{rcpt}>\r\n"
-        if "\r" in rcpt or "\n" in rcpt or ">" in rcpt:
+        if "\r" in rcpt or "\n" in rcpt or ">" in rcpt or "<" in rcpt:
             return SendResult("failed", outcome="rejected", error_code="INVALID_ADDRESS")
         if "pipelining" in features:
             conn.send((mail + rcpt_cmd + "DATA\r\n").encode("utf-8"))
@@ -314,6 +452,14 @@ def _dot_stuff(data: bytes) -> bytes:
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     return data + b".\r\n"
+
+
+def _envelope_failure(replies: list[tuple[int, bytes]]) -> SendResult | None:
+    for stage, (code, text) in zip(("MAIL", "RCPT", "DATA"), replies, strict=True):
+        ok = code in ((250, 251) if stage == "RCPT" else (354,) if stage == "DATA" else (250,))
+        if not ok:
+            return _classify(stage, code, text)
+    return None
 
 
 def _classify(stage: str, code: int, text: bytes | str) -> SendResult:

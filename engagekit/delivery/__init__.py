@@ -179,6 +179,16 @@ class TemplateRenderer:
         return self._endpoints
 
 
+def _pylist(column: pd.Series) -> list[Any]:
+    """A column as Python values (Arrow-backed columns convert in C, not element by element)."""
+    arrow = getattr(column.array, "__arrow_array__", None)
+    if arrow is not None:
+        import pyarrow as pa
+
+        return pa.array(column.array).to_pylist()
+    return column.tolist()
+
+
 def _read_endpoints(project: Any, columns: list[str] | None = None) -> pd.DataFrame:
     from engagekit import endpoints
 
@@ -210,7 +220,7 @@ def deliver(
     channel: str | Channel | None = None,
     now: datetime | None = None,
     render: Renderer | None = None,
-    batch_size: int = 500,
+    batch_size: int = 2000,
     messages_per_second: float | None = None,
     max_attempts: int = 5,
     retry_base: float = 0.5,
@@ -770,7 +780,7 @@ class _ChannelRun:
         parts = parts.reindex(batch.index)
         errors = parts["render_error"].tolist() if "render_error" in parts else [None] * len(batch)
         part_cols = [c for c in parts.columns if c != "render_error"]
-        values = [parts[c].tolist() for c in part_cols]
+        values = [_pylist(parts[c]) for c in part_cols]
         messages, failed = [], []
         for i, r in enumerate(rows):
             err = errors[i]
