@@ -33,7 +33,7 @@ def problems(shape_name: str, document: Any, service: str = "pinpoint") -> list[
     """Every way ``document`` fails the named shape: botocore's report plus enum violations."""
     target = shape(shape_name, service)
     report = ParamValidator().validate(document, target)
-    found = [line.strip() for line in report.generate_report().splitlines()[1:] if line.strip()]
+    found = [line.strip() for line in report.generate_report().splitlines() if line.strip()]
     found += _enum_problems(target, document, shape_name)
     return found
 
