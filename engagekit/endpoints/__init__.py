@@ -18,13 +18,13 @@ or S3, Pinpoint's import semantics and validation, a rejects file), :func:`expor
 """
 
 from engagekit.endpoints._export import ExportReport, export_endpoints
+from engagekit.endpoints._merge import generated_ids, merge_snapshot
 from engagekit.endpoints._schema import *  # noqa: F403
 from engagekit.endpoints._schema import __all__ as _schema_all
 from engagekit.endpoints._store import (
     EndpointFrameError,
     ImportReport,
     delete_user,
-    generated_ids,
     import_endpoints,
     import_jobs,
     read_endpoints,
@@ -42,6 +42,7 @@ __all__ = [
     "generated_ids",
     "import_endpoints",
     "import_jobs",
+    "merge_snapshot",
     "read_endpoints",
     "read_rejects",
     "write_endpoints",
