@@ -80,33 +80,7 @@ def to_pinpoint(
 
 def pinpoint_problems(document: Any, shape_name: str = "WriteSegmentRequest") -> list[str]:
     """Every way ``document`` fails botocore's Pinpoint shape, enum values included."""
-    from botocore.validate import ParamValidator
-
-    target = pinpoint.shape(shape_name)
-    report = ParamValidator().validate(document, target).generate_report()
-    found = [line.strip() for line in report.splitlines()[1:] if line.strip()]
-    return found + _enum_problems(target, document, shape_name)
-
-
-def _enum_problems(target: Any, value: Any, path: str) -> list[str]:
-    from botocore.model import ListShape, MapShape, StructureShape
-
-    out: list[str] = []
-    if isinstance(target, StructureShape) and isinstance(value, dict):
-        for key, item in value.items():
-            if key in target.members:
-                out += _enum_problems(target.members[key], item, f"{path}.{key}")
-    elif isinstance(target, ListShape) and isinstance(value, list):
-        for i, item in enumerate(value):
-            out += _enum_problems(target.member, item, f"{path}[{i}]")
-    elif isinstance(target, MapShape) and isinstance(value, dict):
-        for key, item in value.items():
-            out += _enum_problems(target.value, item, f"{path}.{key}")
-    else:
-        allowed = getattr(target, "enum", None)
-        if allowed and isinstance(value, str) and value not in allowed:
-            out.append(f"{path}: {value!r} is not one of {', '.join(allowed)}")
-    return out
+    return pinpoint.problems(shape_name, document)
 
 
 def _refuse_extensions(dims: dict[str, Any], path: str) -> None:

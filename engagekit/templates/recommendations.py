@@ -79,17 +79,14 @@ class RecommenderConfig(BaseModel):
 
     def to_pinpoint(self) -> dict[str, Any]:
         """Pinpoint's CreateRecommenderConfiguration document (needs provider URI and role)."""
-        from botocore.validate import ParamValidator
-
         from engagekit import pinpoint
 
         doc = self.model_dump(by_alias=True, exclude_none=True)
         if not doc.get("Attributes"):
             doc.pop("Attributes", None)
-        shape = pinpoint.shape("CreateRecommenderConfiguration")
-        report = ParamValidator().validate(doc, shape)
-        if report.has_errors():
-            raise DefinitionError(report.generate_report(), kind="RecommenderConfig")
+        found = pinpoint.problems("CreateRecommenderConfiguration", doc)
+        if found:
+            raise DefinitionError("; ".join(found), kind="RecommenderConfig")
         return doc
 
 
