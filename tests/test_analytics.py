@@ -478,3 +478,20 @@ def test_campaign_metrics_follow_send_status_and_channel_outcomes(project):
     assert (row["opens"], row["total_opens"], row["opt_outs"]) == (1, 2, 1)
     assert row["open_rate"] == pytest.approx(1 / 3)
     assert row["targeted"] == 0  # no saved plan for this run: message metrics only
+
+
+def test_date_ranges_read_only_overlapping_partitions_with_the_same_answer(generated):
+    project, _, _ = generated
+    full = lake(project)
+    start, end = "2026-10-03T06:00", "2026-10-05T18:30"
+    for fn in (analytics.revenue, analytics.countries, analytics.session_heatmap):
+        pd.testing.assert_frame_equal(fn(project, start, end), fn(full, start, end))
+    steps = ["view_item", "add_to_cart", "_monetization.purchase"]
+    pd.testing.assert_frame_equal(
+        analytics.funnel(project, steps, start, end, window="2h"),
+        analytics.funnel(full, steps, start, end, window="2h"),
+    )
+    pd.testing.assert_frame_equal(
+        analytics.event_metrics(project, "view_item", start, end),
+        analytics.event_metrics(full, "view_item", start, end),
+    )

@@ -87,16 +87,18 @@ class FunnelStep(BaseModel):
         return self.name or self.event_type
 
 
-def _con(source: Source) -> duckdb.DuckDBPyConnection:
+def _con(source: Source, start: Any = None, end: Any = None) -> duckdb.DuckDBPyConnection:
+    """The source's connection; for a project, the lake narrowed to the hour partitions that
+    overlap ``[start, end)`` (queries needing earlier history pass no range)."""
     if isinstance(source, duckdb.DuckDBPyConnection):
         return source
     from engagekit.events import lake
 
-    return lake(source)
+    return lake(source, start=start, end=end)
 
 
-def _run(source: Source, sql: str) -> pd.DataFrame:
-    return _con(source).execute(sql).df()
+def _run(source: Source, sql: str, start: Any = None, end: Any = None) -> pd.DataFrame:
+    return _con(source, start, end).execute(sql).df()
 
 
 def _dated(df: pd.DataFrame, col: str) -> pd.DataFrame:
@@ -251,13 +253,13 @@ def session_heatmap(
 ) -> pd.DataFrame:
     """Sessions by weekday × hour in each user's local time (``Demographic.Timezone`` of the
     event's endpoint, else of the user's endpoints, else UTC): a 7 × 24 frame."""
-    df = _run(source, Q.heatmap(dialect("duckdb"), start, end, event_type))
+    df = _run(source, Q.heatmap(dialect("duckdb"), start, end, event_type), start, end)
     return _heat(df, f"{event_type} by local weekday and hour")
 
 
 def countries(source: Source, start: Any = None, end: Any = None) -> pd.DataFrame:
     """Active users and sessions per country (the event's device country, else the endpoint's)."""
-    df = _run(source, Q.countries(dialect("duckdb"), start, end)).set_index("country")
+    df = _run(source, Q.countries(dialect("duckdb"), start, end), start, end).set_index("country")
     return _finish(df, "bars", "Active users by country", ["users"])
 
 
@@ -358,7 +360,7 @@ def event_metrics(
     sql_text = Q.event_metrics(
         dialect("duckdb"), start, end, event_type, attributes, metrics, metric, by
     )
-    df = _run(source, sql_text)
+    df = _run(source, sql_text, start, end)
     df = _dated(df, "day") if by == "day" else df.set_index(df.columns[0])
     label = event_type if isinstance(event_type, str) else "events"
     return _finish(df, "lines" if by == "day" else "bars", f"{label} per {by}", ["events"])
@@ -374,7 +376,7 @@ def revenue(
 ) -> pd.DataFrame:
     """Revenue, active users, revenue per user, paying users, revenue per paying user, units,
     revenue per unit, purchases and units per purchase, per day or in total."""
-    df = _run(source, Q.revenue(dialect("duckdb"), start, end, currency, by))
+    df = _run(source, Q.revenue(dialect("duckdb"), start, end, currency, by), start, end)
     df = _dated(df, "day") if by == "day" else df.set_index("period")
     for c in ("active_users", "paying_users", "purchases"):
         df[c] = df[c].fillna(0).astype("int64")
@@ -417,7 +419,8 @@ def funnel(
         end,
         seconds(window),
     )
-    df = _run(source, sql_text).set_index("step")
+    horizon = None if end is None else pd.Timestamp(end) + pd.Timedelta(seconds=seconds(window))
+    df = _run(source, sql_text, start, horizon).set_index("step")
     df.insert(0, "name", [s.label for s in parsed])
     users = df["users"].astype("int64")
     df["users"] = users
