@@ -223,7 +223,7 @@ def due_runs(
     Campaigns that are not ``scheduled`` or ``running`` are skipped.
     """
     from engagekit import campaigns as cmp
-    from engagekit.schedules import occurrences
+    from engagekit.schedules import occurrences, wave_window
 
     at = _utc(now)
     out: list[DueRun] = []
@@ -238,10 +238,11 @@ def due_runs(
         if schedule.immediate:
             occs = [_first_run_time(project, name) or at]
         else:
-            early = timedelta(hours=14) if schedule.is_local_time else timedelta(0)
-            occs = occurrences(schedule, at - lookback, at + early + timedelta(seconds=1))
+            # a local-time occurrence's first wave (UTC+14) comes up to 26 h before its last
+            ahead = timedelta(hours=27) if schedule.is_local_time else timedelta(0)
+            occs = occurrences(schedule, at - lookback, at + ahead + timedelta(seconds=1))
         for occ in occs:
-            due = DueRun(name, occ, occ if not schedule.is_local_time else occ - early)
+            due = DueRun(name, occ, wave_window(schedule, occ)[0])
             plan_path = project.store.root / "plans" / f"{due.run_id}.parquet"
             if not plan_path.exists():
                 if due.due_at <= at:

@@ -102,6 +102,7 @@ def test_local_time_campaign_runs_one_wave_per_time_zone(job_project: Project) -
     book = ledger(job_project, run_id)
     plan = campaigns.load_plan(job_project, run_id)
     scheduled = plan[plan["status"] == "scheduled"]
+    assert "LOCAL_TIME_PASSED" not in set(plan["reason"].dropna()), "planned before 1st wave"
     assert len(book) == len(scheduled) and book["endpoint_id"].is_unique
     assert len(set(scheduled["due_at"])) == len(done) >= min(len(zones), 5) - 1
     # each endpoint's message went out at 09:00 in its own zone
