@@ -210,3 +210,17 @@ def test_reply_lost_after_acceptance_is_resent_with_the_same_message_id(
         assert handler.duplicates_ignored == report.in_doubt
     else:
         assert sum(received.values()) == 30 + report.in_doubt
+
+
+def test_lost_reply_with_in_doubt_fail_is_recorded_not_resent(project: Project) -> None:
+    handler = RecordingHandler(lose_reply_rate=0.3, seed=5)
+    with start_server(handler) as server:
+        project.update_settings(channels={"mail": server.settings()})
+        report = deliver(project, _plan(20), render=_render, progress=False, retry_base=0.001,
+                         in_doubt="fail")  # fmt: skip
+    rows = ledger(project, "crash-run")
+    doubtful = rows[rows["error_code"] == "IN_DOUBT"]
+    assert len(doubtful) == report.failed > 0
+    received = Counter(handler.message_ids())
+    assert max(received.values()) == 1  # at most once
+    assert set(doubtful["endpoint_id"]) <= {f"ep-{i}" for i in range(20)}

@@ -876,7 +876,13 @@ class _ChannelRun:
                     if res.status == "in_doubt":
                         self.report.in_doubt += 1
                     continue
-                if res.status in ("retry", "in_doubt"):
+                if res.status == "in_doubt":  # in_doubt="fail": at most once
+                    res = SendResult(
+                        "failed",
+                        error_code="IN_DOUBT",
+                        error=f"outcome unknown, not resent (in_doubt='fail'): {res.error or ''}",
+                    )
+                elif res.status == "retry":
                     res = SendResult(
                         "failed",
                         outcome=res.outcome,
