@@ -495,3 +495,30 @@ def test_date_ranges_read_only_overlapping_partitions_with_the_same_answer(gener
         analytics.event_metrics(project, "view_item", start, end),
         analytics.event_metrics(full, "view_item", start, end),
     )
+
+
+def test_funnel_breakdown_by_entry_platform(project):
+    append_events(
+        project,
+        [
+            ev("view_item", "2026-10-01T10:00Z", "a", platform="ios"),
+            ev("add_to_cart", "2026-10-01T10:05Z", "a", platform="android"),  # keeps entry's group
+            ev("view_item", "2026-10-01T09:00Z", "b", platform="android"),
+            ev("view_item", "2026-10-01T10:00Z", "b", platform="ios"),  # b entered on android
+            ev("add_to_cart", "2026-10-01T09:30Z", "b"),
+            ev("view_item", "2026-10-01T10:00Z", "c", platform="ios"),
+        ],
+    )
+    f = analytics.funnel(project, ["view_item", "add_to_cart"], window="1h", by="platform")
+    assert f["users"].to_dict() == {
+        ("android", 1): 1,
+        ("android", 2): 1,
+        ("ios", 1): 2,
+        ("ios", 2): 1,
+    }
+    assert f.loc[("ios", 2), "conversion"] == pytest.approx(0.5)
+    import matplotlib.pyplot as plt
+
+    plt.close(analytics.plot(f).figure)
+    spark = analytics.sql("funnel", dialect="spark", steps=["a", "b"], by="platform")
+    assert "min_by(g, t)" in spark

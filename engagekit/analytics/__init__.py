@@ -165,6 +165,7 @@ def sql(name: str, dialect: DialectName = "duckdb", **params: Any) -> str:
             start,
             end,
             seconds(p.get("window", "1D")),
+            p.get("by"),
         )
     if name == "campaign_metrics":
         window = p.get("window")
@@ -392,6 +393,23 @@ def _step(step: str | Mapping[str, Any] | FunnelStep) -> FunnelStep:
     return FunnelStep.model_validate(dict(step))
 
 
+def _funnel_columns(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Conversion columns of one funnel (rows = steps 1..k, complete)."""
+    df = df.copy()
+    df.insert(0, "name", names)
+    users = df["users"].astype("int64")
+    df["users"] = users
+    first = users.iloc[0]
+    prev = users.shift(1)
+    df["conversion"] = users / first if first else np.nan
+    df["from_previous"] = (users / prev).where(prev > 0)
+    df["drop_off"] = (prev - users).fillna(0).astype("int64")
+    df["drop_off_rate"] = (1 - df["from_previous"]).where(prev > 0)
+    return df[
+        ["name", "users", "conversion", "from_previous", "drop_off", "drop_off_rate", "avg_seconds"]
+    ]
+
+
 def funnel(
     source: Source,
     steps: Sequence[str | Mapping[str, Any] | FunnelStep],
@@ -399,6 +417,7 @@ def funnel(
     end: Any = None,
     *,
     window: Any = "1D",
+    by: str | None = None,
 ) -> pd.DataFrame:
     """Users through ordered steps: a user enters with their first step-1 event in
     ``[start, end)`` and reaches step k with a step-k event after step k-1, within ``window``
@@ -406,8 +425,13 @@ def funnel(
     ``conversion`` (from step 1), ``from_previous``, ``drop_off``, ``drop_off_rate``,
     ``avg_seconds`` (from the previous step).
 
+    ``by`` breaks the funnel down by a value of the entry event — a flat column (``platform``,
+    ``country``, ``app_version``, ``treatment_id``, …) or an attribute name — giving one funnel
+    per value, indexed by (value, step).
+
     >>> funnel(project, ["view_item", "add_to_cart",                  # doctest: +SKIP
-    ...        {"event_type": "checkout_start"}, "_monetization.purchase"], window="1h")
+    ...        {"event_type": "checkout_start"}, "_monetization.purchase"], window="1h",
+    ...        by="platform")
     """
     parsed = [_step(s) for s in steps]
     if len(parsed) < 2:
@@ -418,22 +442,31 @@ def funnel(
         start,
         end,
         seconds(window),
+        by,
     )
     horizon = None if end is None else pd.Timestamp(end) + pd.Timedelta(seconds=seconds(window))
-    df = _run(source, sql_text, start, horizon).set_index("step")
-    df.insert(0, "name", [s.label for s in parsed])
-    users = df["users"].astype("int64")
-    df["users"] = users
-    first = users.iloc[0]
-    prev = users.shift(1)
-    df["conversion"] = users / first if first else np.nan
-    df["from_previous"] = (users / prev).where(prev > 0)
-    df["drop_off"] = (prev - users).fillna(0).astype("int64")
-    df["drop_off_rate"] = (1 - df["from_previous"]).where(prev > 0)
-    df = df[
-        ["name", "users", "conversion", "from_previous", "drop_off", "drop_off_rate", "avg_seconds"]
-    ]
-    return _finish(df, "funnel", "Funnel")
+    raw = _run(source, sql_text, start, horizon)
+    names = [s.label for s in parsed]
+    steps_index = pd.RangeIndex(1, len(parsed) + 1, name="step")
+    if by is None:
+        df = _funnel_columns(raw.set_index("step"), names)
+        return _finish(df, "funnel", "Funnel")
+    parts = []
+    for value, part in raw.groupby("grp", sort=True):
+        full = part.set_index("step")[["users", "avg_seconds"]].reindex(steps_index)
+        full["users"] = full["users"].fillna(0)
+        part_df = _funnel_columns(full, names)
+        part_df.insert(0, by, value)
+        parts.append(part_df.set_index(by, append=True).reorder_levels([by, "step"]))
+    if parts:
+        df = pd.concat(parts)
+    else:
+        empty = _funnel_columns(
+            pd.DataFrame({"users": 0, "avg_seconds": np.nan}, index=steps_index), names
+        )
+        df = empty.iloc[0:0].set_index(pd.MultiIndex.from_arrays([[], []], names=[by, "step"]))
+    df = df.sort_values([by, "step"]) if len(df) else df
+    return _finish(df, "funnel", f"Funnel by {by}")
 
 
 # -- campaigns -----------------------------------------------------------------------------------

@@ -88,6 +88,15 @@ def _bars(df: pd.DataFrame, ax: Any, column: str | None = None, top: int = 15, *
 
 def _funnel(df: pd.DataFrame, ax: Any, **kw: Any) -> Any:
     ax = _axes(ax)
+    if isinstance(df.index, pd.MultiIndex):  # a breakdown: conversion from step 1 per group
+        by = df.index.names[0]
+        table = df["conversion"].unstack(by)
+        table.index = [
+            f"{s}. {n}" for s, n in zip(table.index, df["name"].unstack(by).iloc[:, 0], strict=True)
+        ]
+        table.plot.bar(ax=ax, rot=0, **kw)
+        ax.set_ylabel("conversion from step 1")
+        return ax
     labels = [f"{s}. {n}" for s, n in zip(df.index, df["name"], strict=True)]
     ax.bar(labels, df["users"].to_numpy(), color="#4C72B0", **kw)
     for i, (u, c) in enumerate(zip(df["users"], df["conversion"], strict=True)):

@@ -319,9 +319,11 @@ def funnel(
     start: Any,
     end: Any,
     window_seconds: float,
+    by: str | None = None,
 ) -> str:
     """Users reaching each ordered step, each after the previous one and within the window
-    from the first step (entry = a user's first step-1 event in [start, end))."""
+    from the first step (entry = a user's first step-1 event in [start, end)). With ``by`` (a
+    flat column or an attribute name) users are grouped by its value on their entry event."""
     # one scan of the lake: every step's events, flagged by the step(s) they match
     horizon = None if end is None else pd.Timestamp(end) + pd.Timedelta(seconds=window_seconds)
     matches = []
@@ -330,19 +332,25 @@ def funnel(
         matches.append("(" + " AND ".join(conds) + ")")
     flags = ", ".join(f"COALESCE({m}, false) AS m{i}" for i, m in enumerate(matches, start=1))
     scan = [in_list("event_type", sorted({s[0] for s in steps})), *_time(d, start, horizon)]
+    group = "" if by is None else f", COALESCE(CAST({_by_expr(by)} AS STRING), 'unknown') AS g"
     ctes = [
-        f"fe AS (SELECT {d.key(UID)} AS uid, event_timestamp AS t, {flags} "
+        f"fe AS (SELECT {d.key(UID)} AS uid, event_timestamp AS t, {flags}{group} "
         f"FROM events {_where(scan)})"
     ]
+    carry = "" if by is None else ", min(p.g) AS g"
     for i in range(1, len(steps) + 1):
         first = " AND " + " AND ".join(_time(d, None, end, "t")) if i == 1 and end else ""
-        ctes.append(f"e{i} AS (SELECT uid, t FROM fe WHERE m{i}{first})")
+        cols = "uid, t" + (", g" if by is not None and i == 1 else "")
+        ctes.append(f"e{i} AS (SELECT {cols} FROM fe WHERE m{i}{first})")
         if i == 1:
-            ctes.append("s1 AS (SELECT uid, min(t) AS t0, min(t) AS t FROM e1 GROUP BY uid)")
+            entry = "" if by is None else f", {d.arg_min('g', 't')} AS g"
+            ctes.append(
+                f"s1 AS (SELECT uid, min(t) AS t0, min(t) AS t{entry} FROM e1 GROUP BY uid)"
+            )
         else:
             ctes.append(
                 f"s{i} AS (SELECT p.uid, min(p.t0) AS t0, min(x.t) AS t, "
-                f"min(p.t) AS t_prev FROM s{i - 1} p JOIN e{i} x ON x.uid = p.uid "
+                f"min(p.t) AS t_prev{carry} FROM s{i - 1} p JOIN e{i} x ON x.uid = p.uid "
                 f"AND x.t >= p.t AND x.t <= {d.add_seconds('p.t0', window_seconds)} "
                 f"GROUP BY p.uid)"
             )
@@ -350,8 +358,39 @@ def funnel(
     selects = []
     for i in range(1, len(steps) + 1):
         avg = "CAST(NULL AS DOUBLE)" if i == 1 else f"avg({epoch('t')} - {epoch('t_prev')})"
-        selects.append(f"SELECT {i} AS step, count(*) AS users, {avg} AS avg_seconds FROM s{i}")
-    return "WITH " + ",\n".join(ctes) + "\n" + "\nUNION ALL\n".join(selects) + "\nORDER BY step"
+        if by is None:
+            selects.append(f"SELECT {i} AS step, count(*) AS users, {avg} AS avg_seconds FROM s{i}")
+        else:
+            selects.append(
+                f"SELECT g AS grp, {i} AS step, count(*) AS users, {avg} AS avg_seconds "
+                f"FROM s{i} GROUP BY g"
+            )
+    order = "step" if by is None else "grp, step"
+    return "WITH " + ",\n".join(ctes) + "\n" + "\nUNION ALL\n".join(selects) + f"\nORDER BY {order}"
+
+
+#: Flat lake columns a funnel or event breakdown can group by.
+BY_COLUMNS = (
+    "platform",
+    "app_version",
+    "make",
+    "model",
+    "country",
+    "locale",
+    "channel_type",
+    "campaign_id",
+    "run_id",
+    "treatment_id",
+    "journey_id",
+    "app_id",
+    "event_version",
+)
+
+
+def _by_expr(by: str) -> str:
+    from engagekit.analytics._sql import attribute_expr
+
+    return by if by in BY_COLUMNS else attribute_expr(by)
 
 
 def _plans_filter(

@@ -74,6 +74,10 @@ class Dialect:
     def hour(self, ts: str) -> str:
         return f"hour({ts})"
 
+    def arg_min(self, value: str, key: str) -> str:
+        """``value`` of the row with the smallest ``key`` in the group."""
+        return f"min_by({value}, {key})" if self.name == "spark" else f"arg_min({value}, {key})"
+
     def unnest(self, expr: str) -> str:
         """One row per list element, in a SELECT list."""
         return f"explode({expr})" if self.name == "spark" else f"unnest({expr})"
