@@ -245,6 +245,8 @@ def test_event_metrics_filter_by_attribute_and_metric(project):
     assert row["metric_avg"] == pytest.approx(15)
     hi = analytics.event_metrics(project, "view_item", metrics={"dwell": (">=", 20)}, by="total")
     assert hi.iloc[0]["events"] == 2
+    per_category = analytics.event_metrics(project, "view_item", by="category")
+    assert per_category["events"].to_dict() == {"hats": 1, "shoes": 3}
 
 
 def test_session_heatmap_uses_each_users_local_time(project):

@@ -347,17 +347,18 @@ def event_metrics(
     attributes: Mapping[str, Any] | None = None,
     metrics: Mapping[str, Any] | None = None,
     metric: str | None = None,
-    by: Literal["day", "type", "total"] = "day",
+    by: str = "day",
 ) -> pd.DataFrame:
-    """Event count, users, sessions and events per session, per day (or per event type, or
-    in total), for events matching the attribute and metric filters; with ``metric`` also its
-    min / max / avg / sum.
+    """Event count, users, sessions and events per session, per day (``by="day"``), per event
+    type (``"type"``), in total (``"total"``) or per value of a flat column or attribute
+    (``"platform"``, ``"category"``, …), for events matching the attribute and metric filters;
+    with ``metric`` also its min / max / avg / sum.
 
     >>> event_metrics(project, "view_item", attributes={"category": "shoes"},  # doctest: +SKIP
     ...               metrics={"dwell_seconds": (">=", 10)}, metric="dwell_seconds")
     """
-    if by not in ("day", "type", "total"):
-        raise ValueError(f"by must be 'day', 'type' or 'total', not {by!r}")
+    if not by:
+        raise ValueError("by must be 'day', 'type', 'total', a column or an attribute name")
     sql_text = Q.event_metrics(
         dialect("duckdb"), start, end, event_type, attributes, metrics, metric, by
     )

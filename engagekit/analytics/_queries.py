@@ -260,6 +260,8 @@ def event_metrics(
     conds += filters_sql(attributes, metrics)
     key = "event_type" if interval == "type" else d.day("event_timestamp")
     label = "event_type" if interval == "type" else "day"
+    if interval not in ("type", "day", "total"):  # a column or attribute breakdown
+        key, label = f"COALESCE(CAST({_by_expr(interval)} AS STRING), 'unknown')", "value"
     if interval == "total":
         key, label = "'all'", "period"
     agg = ""
