@@ -17,8 +17,15 @@ from typing import IO, TYPE_CHECKING, Any
 import pandas as pd
 
 from engagekit.errors import ImportFileError
-from engagekit.events._lake import IngestReport, _append_batch, _Batch, _batch_from_frame
-from engagekit.events._schema import RowError, to_row
+from engagekit.events._lake import (
+    IngestReport,
+    _append_batch,
+    _Batch,
+    _batch_from_frame,
+    _batch_from_records,
+    _record_ingest,
+)
+from engagekit.events._schema import RowError
 
 if TYPE_CHECKING:
     from engagekit.project import Project
@@ -78,21 +85,7 @@ def _ndjson_batches(fh: IO[bytes], name: str, size: int) -> Iterator[_Batch]:
 
 
 def _records_batch(records: list[Any], lines: list[int]) -> _Batch:
-    rows: list[dict[str, Any]] = []
-    reasons: list[tuple[str, str] | None] = []
-    for record in records:
-        if isinstance(record, RowError):
-            rows.append({})
-            reasons.append((record.code, str(record)))
-            continue
-        try:
-            rows.append(to_row(record))
-            reasons.append(None)
-        except RowError as exc:
-            rows.append({})
-            reasons.append((exc.code, str(exc)))
-    originals = [getattr(r, "text", r) if isinstance(r, RowError) else r for r in records]
-    return _Batch(pd.DataFrame.from_records(rows), reasons, originals, lines)
+    return _batch_from_records(records, lines)
 
 
 def _csv_batches(fh: IO[bytes], size: int) -> Iterator[tuple[_Batch, pd.DataFrame]]:
@@ -144,8 +137,6 @@ def ingest_stream(
         frame = pd.read_parquet(io.BytesIO(fh.read()))
         batch = _batch_from_frame(frame)
         report.merge(_append_batch(project, batch, frame, source=name, now=now, record=False))
-    from engagekit.events._lake import _record_ingest
-
     _record_ingest(project, report, now)
     return report
 
