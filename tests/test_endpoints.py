@@ -132,6 +132,22 @@ def test_row_with_existing_id_updates_only_the_given_fields(
     assert row["CreationDate"] == pd.Timestamp(NOW)
 
 
+def test_an_address_update_is_validated_with_the_stored_channel_and_country(
+    project: Project, tmp_path: Path
+) -> None:
+    run_import(
+        project,
+        write(
+            tmp_path / "a.csv", "Id,ChannelType,Address,Location.Country\ns1,SMS,+12125550123,US\n"
+        ),
+    )
+    report = run_import(
+        project, write(tmp_path / "b.csv", "Id,Address\ns1,(212) 555-0199\ns1,oops\n")
+    )
+    assert (report.imported, report.rejected) == (1, 1)
+    assert by_id(project).loc["s1", "Address"] == "+12125550199"
+
+
 def test_opt_out_all_survives_an_import_that_omits_opt_out(
     project: Project, tmp_path: Path
 ) -> None:
