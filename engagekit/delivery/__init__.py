@@ -15,18 +15,23 @@ The guarantee, precisely
   transactions), and a completed row is never sent again.
 * A message is sent only after its row was claimed (``sending``), and the row is completed only
   after the provider answered; workers journal "handing over" and "answered" per message.
-* After a crash (SIGKILL, power loss of the process, a lost connection) a later ``deliver``
-  recovers the dead worker's rows from its journal: answered rows are completed, rows never
-  handed over are sent normally. What remains *in doubt* is a message whose content reached the
-  provider but whose answer was never noted — at most one per connection of the dead worker.
-  In-doubt rows are resent with the **same** idempotency key: SES/SMS/webhook get the same
-  token, the simulator dedups on it, SMTP repeats the same deterministic ``Message-ID`` (and
-  ``TRANSID``, RFC 1845, to servers that advertise ``CHECKPOINT``), so the receiver can tell the
-  copy from a new message. With ``in_doubt="fail"`` they are recorded failed instead: at most
-  once, never twice. Exactly once end to end therefore holds when the provider dedups on the key
-  (simulator, webhook receivers, checkpointing SMTP servers, Gmail-like Message-ID dedup);
-  otherwise it is exactly once except for the in-doubt messages, which are at least once
-  (``resend``) or at most once (``fail``), and the ledger says which rows those were.
+* After a process crash (SIGKILL, the OOM killer, an exception, a lost connection) a later
+  ``deliver`` recovers the dead worker's rows from its journal: answered rows are completed,
+  rows never handed over are sent normally. What remains *in doubt* is a message whose content
+  reached the provider but whose answer was never noted — at most one per connection of the
+  dead worker. (The journal is not fsynced, for speed: after an operating-system crash or a power
+  loss its last lines may be missing, and those rows count as in doubt too.)
+* In-doubt rows are resent (``in_doubt="resend"``, the default) with the **same** identity:
+  the simulator dedups on the idempotency key; webhook receivers get the same
+  ``IdempotencyKey`` per endpoint; SMTP repeats the same deterministic ``Message-ID`` and, to
+  servers advertising ``CHECKPOINT`` (RFC 1845), the same ``TRANSID``; APNs gets the same
+  ``apns-id`` and ``apns-collapse-id`` (the device replaces the copy) and FCM the same collapse
+  key; SES gets the same ``X-Engagekit-Key`` header and tags and End User Messaging the same
+  ``Context`` key, which neither service dedups on. With ``in_doubt="fail"`` they are recorded
+  failed (``IN_DOUBT``) instead: at most once. So: exactly once when the provider dedups
+  (simulator, webhook receivers that honour the key, checkpointing SMTP servers, receivers that
+  drop repeated Message-IDs); otherwise exactly once except the in-doubt rows, which are at least
+  once (``resend``) or at most once (``fail``) — and the ledger names them (``error``).
 * Opted-out endpoints and suppressed addresses are checked when the batch holding them is
   prepared (at most one batch before it is sent): an opt-out recorded before that moment is
   always honoured.
