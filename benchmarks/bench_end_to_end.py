@@ -42,7 +42,9 @@ def smtp_sink(port: int) -> subprocess.Popen:
     if not Path(exe).exists():
         sys.exit("smtp-sink not found: `make smtp-sink` installs Debian's postfix")
     user = ["-u", "nobody"] if os.geteuid() == 0 else []  # smtp-sink refuses to run as root
-    proc = subprocess.Popen([exe, *user, "-c", f"127.0.0.1:{port}", "2048"])
+    proc = subprocess.Popen(
+        [exe, *user, "-c", f"127.0.0.1:{port}", "2048"], stdout=subprocess.DEVNULL
+    )
     for _ in range(100):
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
@@ -50,6 +52,17 @@ def smtp_sink(port: int) -> subprocess.Popen:
         time.sleep(0.05)
     proc.kill()
     sys.exit("smtp-sink did not start")
+
+
+class Prerendered:
+    """A renderer for deliver() that looks up messages rendered in the render stage."""
+
+    def __init__(self, by_endpoint: pd.DataFrame) -> None:
+        self.by_endpoint = by_endpoint
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        found = self.by_endpoint.loc[batch["endpoint_id"].astype(str)]
+        return found.set_axis(batch.index)
 
 
 def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
@@ -152,14 +165,18 @@ def main() -> None:
         rendered = pd.concat(parts).reindex(scheduled.index)
         lap("render")
 
-        def prerendered(batch: pd.DataFrame) -> pd.DataFrame:
-            return rendered.loc[batch.index]
-
-        report = deliver(project, plan, now=send_at.to_pydatetime(), render=prerendered,
-                         progress=False)  # fmt: skip
+        report = deliver(
+            project,
+            plan,
+            now=send_at.to_pydatetime(),
+            render=Prerendered(rendered.set_axis(scheduled["endpoint_id"].astype(str))),
+            progress=False,
+        )
         lap("deliver (MIME + ledger + SMTP + events)")
         run_id = str(plan["run_id"].iloc[0])
         book = ledger(project, run_id)
+        if report.failed:
+            print("failures:", book.loc[book["status"] == "failed", "error"].value_counts().head(3))
 
         simulate_after_campaign(project, run_id, send_at, seed=1)
         lap("behaviour events (simulated)")
