@@ -35,6 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from engagekit.delivery import deliver, ledger
+from engagekit.delivery._pacing import chunk_size
 from engagekit.endpoints import normalize_endpoints, write_endpoints
 from engagekit.project import Project
 from engagekit.templates import EmailTemplate, save_template
@@ -246,7 +247,10 @@ def main(argv: list[str] | None = None) -> int:
         paced = deliver(project, paced_plan, progress=False, messages_per_second=args.pace)
         sent_at = pd.to_datetime(ledger(project, "paced-run")["sent_at"], format="ISO8601")
         span = (sent_at.max() - sent_at.min()).total_seconds()
-        achieved = (paced.sent - 1) / span
+        # messages go out in reservations of `chunk` sharing one timestamp: the span covers
+        # all but the last reservation
+        chunk = chunk_size(args.pace, 2000)
+        achieved = (paced.sent - chunk) / span
         deviation = achieved / args.pace - 1
         print(f"paced run: {paced.sent:,} messages at {args.pace:.0f}/s configured -> "
               f"{achieved:.1f}/s achieved ({deviation:+.1%}), "
