@@ -37,6 +37,7 @@ from engagekit.endpoints._schema import (
     USER_ATTRIBUTE_PREFIX,
     USER_METRIC_PREFIX,
     is_list_column,
+    is_metric_column,
 )
 from engagekit.errors import ImportFileError
 
@@ -272,21 +273,27 @@ def read_csv(file: SourceFile) -> RawFile:
         invalid.append(row)
         return "skip"
 
-    try:
-        table = pacsv.read_csv(
-            pa.BufferReader(body),
-            read_options=pacsv.ReadOptions(column_names=header, skip_rows=header_lines),
-            parse_options=pacsv.ParseOptions(
-                newlines_in_values=True, invalid_row_handler=on_invalid
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
-                strings_can_be_null=True,
-                null_values=[""],  # only empty cells: "NA", "null", "NaN" are values
-                quoted_strings_can_be_null=True,
-            ),
-        )
-    except pa.ArrowInvalid:  # not parseable by pyarrow: the standard library decides
+    table = None
+    for typed in (True, False):  # numbers and dates parsed by pyarrow, unless some are not
+        invalid.clear()
+        try:
+            table = pacsv.read_csv(
+                pa.BufferReader(body),
+                read_options=pacsv.ReadOptions(column_names=header, skip_rows=header_lines),
+                parse_options=pacsv.ParseOptions(
+                    newlines_in_values=True, invalid_row_handler=on_invalid
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={name: _csv_type(name, typed) for name in header},
+                    strings_can_be_null=True,
+                    null_values=[""],  # only empty cells: "NA", "null", "NaN" are values
+                    quoted_strings_can_be_null=True,
+                ),
+            )
+            break
+        except pa.ArrowInvalid:
+            continue
+    if table is None:  # not parseable by pyarrow: the standard library decides
         return _read_csv_python(file, bom, header)
     if invalid:
         return _read_csv_python(file, bom, header)
@@ -297,6 +304,8 @@ def read_csv(file: SourceFile) -> RawFile:
     else:
         embedded = np.zeros(n, dtype=np.int64)
         for col in table.columns:
+            if not pa.types.is_string(col.type):
+                continue
             embedded += np.nan_to_num(
                 pc.count_substring(col, "\n").to_numpy(zero_copy_only=False).astype(float)
             ).astype(np.int64)
@@ -305,6 +314,16 @@ def read_csv(file: SourceFile) -> RawFile:
         lines = header_lines + 1 + np.arange(n) + np.concatenate([[0], np.cumsum(embedded)[:-1]])
     table = table.append_column("__line", pa.array(lines, pa.int64()))
     return RawFile(file.name, "csv", table)
+
+
+def _csv_type(name: str, typed: bool) -> pa.DataType:
+    """The type pyarrow reads a column as: numbers and dates typed on the first attempt (a
+    value that does not parse makes pyarrow fail, and the all-text attempt follows)."""
+    if typed and (is_metric_column(name) or name in ("Location.Latitude", "Location.Longitude")):
+        return pa.float64()
+    if typed and name in ("EffectiveDate", "CreationDate"):
+        return pa.timestamp("us", tz="UTC")
+    return pa.string()
 
 
 def _csv_header(file: SourceFile, bom: int) -> tuple[list[str], int]:

@@ -138,8 +138,18 @@ def _write_table(project: Project, table: pa.Table) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     dictionary = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
+    # min/max statistics where a reader can use them (not on unique strings and lists)
+    stats = [
+        f.name for f in table.schema if not (pa.types.is_string(f.type) or pa.types.is_list(f.type))
+    ]
     try:
-        pq.write_table(table, tmp, compression="zstd", use_dictionary=dictionary or False)
+        pq.write_table(
+            table,
+            tmp,
+            compression="zstd",
+            use_dictionary=dictionary or False,
+            write_statistics=stats or False,
+        )
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
