@@ -336,3 +336,19 @@ def test_a_channel_instance_can_be_passed_directly(project: Project) -> None:
     report = deliver(project, make_plan(["a@example.com"]), channel=sim, render=render,
                      progress=False)  # fmt: skip
     assert report.channels == ["mine"] and list(sim.accepted.values()) == ["a@example.com"]
+
+
+def test_a_store_that_skipped_migration_0006_gets_it_on_first_delivery(project: Project) -> None:
+    conn = project.store.connect()
+    conn.executescript(
+        "DROP TABLE ledger; DROP TABLE rate_limits; DELETE FROM schema_migrations WHERE version=6;"
+        "CREATE TABLE ledger (run_id TEXT NOT NULL, endpoint_id TEXT NOT NULL, step TEXT NOT NULL"
+        " DEFAULT 'send', campaign TEXT, treatment TEXT, channel TEXT, address TEXT, status TEXT"
+        " NOT NULL, message_id TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0, created_at"
+        " TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (run_id, endpoint_id, step));"
+        "CREATE INDEX ledger_by_address ON ledger (address, created_at);"
+    )
+    report = deliver(project, make_plan(["a@example.com"]), render=render, progress=False)
+    assert report.sent == 1
+    versions = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+    assert 6 in versions
