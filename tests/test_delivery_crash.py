@@ -70,7 +70,7 @@ def _run_child(project: Project, n: int, kill_after: float | None) -> bool:
 def test_sigkill_at_random_moments_then_rerun_sends_every_message_once(
     project: Project, checkpoint: bool
 ) -> None:
-    n = 6000 if checkpoint else 1500
+    n = 4000 if checkpoint else 1500
     trials = 10 if checkpoint else 4
     # the checkpointing server also pipelines: the fast path (one round trip per message)
     handler = RecordingHandler(checkpoint=checkpoint, pipelining=checkpoint)
