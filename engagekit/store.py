@@ -147,21 +147,21 @@ class Store:
         return int(row[0] or 0)
 
     def migrate(self) -> int:
-        """Apply missing migrations; refuse a store written by a newer engagekit."""
+        """Apply every missing migration; refuse a store written by a newer engagekit."""
         self.root.mkdir(parents=True, exist_ok=True)
         known = migrations()
         supported = known[-1].version if known else 0
         current = self.schema_version
         if current > supported:
             raise StoreVersionError(self.db_path, current, supported)
-        if current == supported:
+        if current and {m.version for m in known} <= self._applied():
             return current
         with self.transaction() as conn:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
             )
-            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            done = self._applied()
             for mig in known:
                 if mig.version in done:
                     continue
@@ -172,6 +172,15 @@ class Store:
                     (mig.version, mig.name, isonow()),
                 )
         return supported
+
+    def _applied(self) -> set[int]:
+        conn = self.connect()
+        has = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
+        ).fetchone()
+        if not has:
+            return set()
+        return {int(r[0]) for r in conn.execute("SELECT version FROM schema_migrations")}
 
     # -- definitions ---------------------------------------------------------------------------
     def save_definition(

@@ -79,3 +79,26 @@ def test_cli_init_creates_a_project_and_fails_on_a_second_init(tmp_path: Path) -
     second = subprocess.run(run, capture_output=True, text=True)
     assert second.returncode == 1
     assert "already holds a project" in second.stderr
+
+
+def test_a_migration_missing_below_the_newest_is_applied_on_open(project: Project) -> None:
+    from engagekit.store import _split_sql
+
+    db = project.store.db_path
+    project.store.close()
+    db.unlink()
+    conn = sqlite3.connect(db)  # a store that knew 0001 and the newest migration only
+    conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT, "
+                 "applied_at TEXT)")  # fmt: skip
+    for mig in (migrations()[0], migrations()[-1]):
+        for statement in _split_sql(mig.sql):
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_migrations VALUES (?, ?, '2026-01-01')",
+                     (mig.version, mig.name))  # fmt: skip
+    conn.commit()
+    conn.close()
+    reopened = Project.open(project.path)
+    applied = {
+        r[0] for r in reopened.store.connect().execute("SELECT version FROM schema_migrations")
+    }
+    assert applied == {m.version for m in migrations()}

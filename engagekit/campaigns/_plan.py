@@ -66,7 +66,7 @@ PLAN_COLUMNS: Final = (
     "timezone", "status", "reason", "step",
 )  # fmt: skip
 #: ledger statuses that count toward limits: a targeted endpoint counts even if the send failed
-COUNTED_STATUSES: Final = ("pending", "sent", "failed", "delivered")
+COUNTED_STATUSES: Final = ("pending", "sending", "sent", "failed", "delivered")
 _CHANNEL_ENDPOINTS: Final = {
     "EMAIL": ("EMAIL",),
     "SMS": ("SMS",),
