@@ -338,7 +338,7 @@ def test_a_channel_instance_can_be_passed_directly(project: Project) -> None:
     assert report.channels == ["mine"] and list(sim.accepted.values()) == ["a@example.com"]
 
 
-def test_a_store_that_skipped_migration_0006_gets_it_on_first_delivery(project: Project) -> None:
+def test_a_store_that_skipped_migration_0006_gets_it_when_opened(project: Project) -> None:
     conn = project.store.connect()
     conn.executescript(
         "DROP TABLE ledger; DROP TABLE rate_limits; DELETE FROM schema_migrations WHERE version=6;"
@@ -348,6 +348,7 @@ def test_a_store_that_skipped_migration_0006_gets_it_on_first_delivery(project: 
         " TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (run_id, endpoint_id, step));"
         "CREATE INDEX ledger_by_address ON ledger (address, created_at);"
     )
+    project = Project.open(project.path)
     report = deliver(project, make_plan(["a@example.com"]), render=render, progress=False)
     assert report.sent == 1
     versions = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}

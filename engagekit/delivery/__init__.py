@@ -265,7 +265,6 @@ def deliver(
     started = time.perf_counter()
     _check_plan(plan)
     store = project.store
-    _ensure_schema(store)
     sched = _sendable(plan)
     run_ids = sorted(sched["run_id"].astype(str).unique()) if len(sched) else []
     report = DeliveryReport(run_ids=run_ids, channels=[], planned=len(sched))
@@ -386,30 +385,6 @@ def _sendable(plan: pd.DataFrame) -> pd.DataFrame:
     if "treatment_id" in sched:
         sched = sched[sched["treatment_id"].astype("string") != "holdout"]
     return sched.reset_index(drop=True)
-
-
-def _ensure_schema(store: Any) -> None:
-    """Apply migration 0006 when a store skipped it.
-
-    A store first opened by a build that already had a later migration (0009) but not 0006
-    reports that later version, so ``Store.migrate`` does not look back; delivery needs 0006.
-    """
-    conn = store.connect()
-    columns = {r[1] for r in conn.execute("PRAGMA table_info(ledger)")}
-    if "owner" in columns:
-        return
-    from engagekit.store import _split_sql, isonow, migrations
-
-    mig = next(m for m in migrations() if m.version == 6)
-    with store.transaction() as tx:
-        if "owner" in {r[1] for r in tx.execute("PRAGMA table_info(ledger)")}:
-            return  # another process got here first
-        for statement in _split_sql(mig.sql):
-            tx.execute(statement)
-        tx.execute(
-            "INSERT OR IGNORE INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-            (mig.version, mig.name, isonow()),
-        )
 
 
 def _check_plan(plan: pd.DataFrame) -> None:
