@@ -176,7 +176,13 @@ def build_demo(
 
 
 def simulate_after_campaign(
-    project: Project, run_id: str, send_at: pd.Timestamp, *, seed: int = 0, days: int = 28
+    project: Project,
+    run_id: str,
+    send_at: pd.Timestamp,
+    *,
+    seed: int = 0,
+    days: int = 28,
+    chunk_users: int = 100_000,
 ) -> dict[str, int]:
     """Draw behaviour for a run's allocation (holdout included) and append it to the lake."""
     from engagekit import campaigns
@@ -195,15 +201,21 @@ def simulate_after_campaign(
     delivered = set(book.loc[book["status"] == "sent", "endpoint_id"].astype(str))
     alloc["delivered"] = alloc["endpoint_id"].isin(delivered)
     model = BehaviourModel()
-    pre = simulate_behaviour(
-        alloc.assign(delivered=False), model, start=send_at - pd.Timedelta(days=14), days=14,
-        seed=seed + 1,
-    )  # fmt: skip
-    pre = pre[~pre["event_type"].str.startswith("_email")]
-    post = simulate_behaviour(alloc, model, start=send_at, days=days, seed=seed + 2)
-    events = pd.concat([pre, post], ignore_index=True)
-    report = append_events(project, events)
-    return {"events": int(getattr(report, "accepted", len(events)))}
+    accepted = 0
+    # in chunks of users, so memory stays flat however large the audience
+    users = alloc["user_id"].fillna(alloc["endpoint_id"])
+    chunk_of = pd.Series(pd.factorize(users)[0] // chunk_users, index=alloc.index)
+    for chunk, part in alloc.groupby(chunk_of, sort=True):
+        pre = simulate_behaviour(
+            part.assign(delivered=False), model, start=send_at - pd.Timedelta(days=14),
+            days=14, seed=seed + 1 + 2 * int(chunk),
+        )  # fmt: skip
+        pre = pre[~pre["event_type"].str.startswith("_email")]
+        post = simulate_behaviour(part, model, start=send_at, days=days,
+                                  seed=seed + 2 + 2 * int(chunk))  # fmt: skip
+        report = append_events(project, pd.concat([pre, post], ignore_index=True))
+        accepted += int(report.accepted)
+    return {"events": accepted}
 
 
 def main(argv: list[str] | None = None) -> int:
