@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
@@ -53,15 +55,23 @@ def plain(table: pa.Table) -> pa.Table:
 
 
 def to_storage(table: pa.Table) -> pa.Table:
-    """Plain table to the snapshot's form: categories dictionary-encoded, core columns first."""
+    """Plain table to the snapshot's form: categories dictionary-encoded (in parallel threads
+    for large tables), core columns first."""
     names = [c for c in CORE_COLUMNS if c in table.column_names]
     names += [c for c in table.column_names if c not in CORE_COLUMNS]
-    arrays = []
-    for name in names:
+
+    def encode(name: str) -> pa.ChunkedArray | pa.Array:
         col = table.column(name)
         if is_category(name) and not pa.types.is_dictionary(col.type):
-            col = pc.dictionary_encode(col.cast(pa.string()))
-        arrays.append(col)
+            return pc.dictionary_encode(col.cast(pa.string()))
+        return col
+
+    workers = min(os.cpu_count() or 1, 4)
+    if workers > 1 and table.num_rows >= 50_000:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            arrays = list(pool.map(encode, names))
+    else:
+        arrays = [encode(name) for name in names]
     return pa.Table.from_arrays(arrays, names=names)
 
 

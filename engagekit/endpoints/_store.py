@@ -146,7 +146,7 @@ def _write_table(project: Project, table: pa.Table) -> Path:
         pq.write_table(
             table,
             tmp,
-            compression="zstd",
+            compression="lz4",  # the snapshot is rewritten on every import: fast beats small
             use_dictionary=dictionary or False,
             write_statistics=stats or False,
         )
