@@ -14,7 +14,12 @@ One row per endpoint (an address on a channel), Pinpoint's dotted column names (
 The store keeps one snapshot per project (``store/endpoints.parquet``):
 :func:`read_endpoints`, :func:`write_endpoints`, :func:`import_endpoints` (CSV / NDJSON, local
 or S3, Pinpoint's import semantics and validation, a rejects file), :func:`export_endpoints`,
-:func:`delete_user`.
+:func:`delete_user`, and :func:`import_jobs` (every import, as Pinpoint's GetImportJobs).
+
+Modules: ``_schema`` (columns, dtypes), ``_readers`` (files, folders, S3; CSV and NDJSON to raw
+Arrow tables), ``_rules`` / ``_phones`` / ``_validate`` (field rules, vectorized), ``_merge``
+(Pinpoint's semantics, pure), ``_store`` (snapshot, import, rejects, job log), ``_export``,
+``_frame`` (Arrow <-> pandas).
 """
 
 from engagekit.endpoints._export import ExportReport, export_endpoints
