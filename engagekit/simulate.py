@@ -244,7 +244,7 @@ def _events(
     frame = pd.DataFrame(
         {
             "event_type": event_type,
-            "event_timestamp": ts.values,
+            "event_timestamp": ts.array,
             "endpoint_id": sub[col_endpoint].to_numpy(),
             "user_id": sub[col_user].to_numpy(),
             "session_id": session_ids if session_ids is not None else None,
