@@ -112,17 +112,17 @@ def build_demo(
         project,
         "reactivation-news",
         templates.EmailTemplate(
-            Subject=SUBJECT_A, HtmlPart=HTML, TextPart=TEXT, DefaultSubstitutions=defaults
+            subject=SUBJECT_A, html_part=HTML, text_part=TEXT, default_substitutions=defaults
         ),
     )
     templates.save_template(
         project,
         "reactivation-discount",
         templates.EmailTemplate(
-            Subject=SUBJECT_B,
-            HtmlPart=HTML,
-            TextPart=TEXT,
-            DefaultSubstitutions='{"CALL_TO_ACTION": "Take 20% off"}',
+            subject=SUBJECT_B,
+            html_part=HTML,
+            text_part=TEXT,
+            default_substitutions='{"CALL_TO_ACTION": "Take 20% off"}',
         ),
     )
     lap("definitions")
