@@ -38,8 +38,10 @@ test: $(STAMP) chromium
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# full sizes take long (the analytics lake alone is 50M events); `make bench BENCH_ARGS=--quick`
+BENCH_ARGS ?=
 bench: $(STAMP) smtp-sink
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in benchmarks/bench_*.py; do echo "== $$b $(BENCH_ARGS)"; $(BIN)/python $$b $(BENCH_ARGS) || exit 1; done
 
 lint: $(STAMP)
 	$(BIN)/ruff check engagekit recommenders tests benchmarks data
