@@ -81,57 +81,38 @@ def simulate_behaviour(
     alloc = allocation.reset_index(drop=True)
     n = len(alloc)
     if n == 0:
-        return _frame([])
-    arm = alloc[col_arm].astype(str).to_numpy()
+        return pd.DataFrame(columns=EVENT_COLUMNS)
+    arms = alloc[col_arm].astype("string").fillna("holdout")
     delivered = alloc[col_delivered].fillna(False).astype(bool).to_numpy()
-    treated = delivered & (arm != "holdout")
-    lift = np.array([model.lift.get(a, 0.0) for a in arm]) * treated
-    p_lift = np.array([model.purchase_lift.get(a, 0.0) for a in arm]) * treated
+    treated = delivered & (arms != "holdout").to_numpy()
+
+    def per_arm(values: dict[str, float]) -> np.ndarray:
+        return arms.map(values).fillna(0.0).to_numpy(dtype=float)
+
+    lift = per_arm(model.lift) * treated
+    p_lift = per_arm(model.purchase_lift) * treated
     activity = rng.gamma(2.0, 0.5, size=n)
     zones = alloc[col_timezone].astype("string").fillna("UTC")
-    parts: list[pd.DataFrame] = []
+    emit = _Emitter(
+        t0,
+        model.app_id,
+        user=alloc[col_user].to_numpy(),
+        endpoint=alloc[col_endpoint].to_numpy(),
+        arm=alloc[col_arm].to_numpy(),
+        campaign=alloc[col_campaign].to_numpy(),
+        run=alloc[col_run].to_numpy(),
+    )
 
     # email opens and clicks (delivered, non-holdout only)
-    o = np.array([model.open_rate.get(a, 0.0) for a in arm]) * treated
-    opened = rng.random(n) < o
-    c = np.array([model.click_rate.get(a, 0.0) for a in arm])
-    clicked = opened & (rng.random(n) < c)
+    opened = rng.random(n) < per_arm(model.open_rate) * treated
+    clicked = opened & (rng.random(n) < per_arm(model.click_rate))
     open_delay = rng.exponential(3 * 3600, size=n)
     click_delay = open_delay + rng.exponential(120, size=n)
-    idx_open = np.flatnonzero(opened)
-    idx_click = np.flatnonzero(clicked)
-    parts.append(
-        _events(
-            alloc,
-            idx_open,
-            "_email.open",
-            t0,
-            open_delay[idx_open],
-            model,
-            col_user,
-            col_endpoint,
-            col_arm,
-            col_campaign,
-            col_run,
-            channel="EMAIL",
-        )
-    )
-    parts.append(
-        _events(
-            alloc,
-            idx_click,
-            "_email.click",
-            t0,
-            click_delay[idx_click],
-            model,
-            col_user,
-            col_endpoint,
-            col_arm,
-            col_campaign,
-            col_run,
-            channel="EMAIL",
-        )
-    )
+    idx_open, idx_click = np.flatnonzero(opened), np.flatnonzero(clicked)
+    parts = [
+        emit(idx_open, "_email.open", open_delay[idx_open], channel="EMAIL"),
+        emit(idx_click, "_email.click", click_delay[idx_click], channel="EMAIL"),
+    ]
 
     # sessions: Poisson per user-day, plus one session per click
     d = np.arange(days)
@@ -143,62 +124,24 @@ def simulate_behaviour(
     s_day = np.repeat(day_of, reps)
     hour = rng.choice(24, size=len(s_user), p=DIURNAL / DIURNAL.sum())
     local_secs = s_day * 86400 + hour * 3600 + rng.integers(0, 3600, size=len(s_user))
-    offsets = _utc_offsets(zones.to_numpy()[s_user], t0)
-    s_secs = local_secs - offsets
-    s_secs = np.maximum(s_secs, 0)
+    s_secs = np.maximum(local_secs - _utc_offsets(zones.to_numpy()[s_user], t0), 0)
     s_user = np.concatenate([s_user, idx_click])
     s_secs = np.concatenate([s_secs, click_delay[idx_click] + 30]).astype(np.int64)
     duration = rng.lognormal(np.log(model.session_minutes_median * 60), 0.8, size=len(s_user))
     session_ids = (f"s-{seed}-" + pd.Series(np.arange(len(s_user))).astype(str)).to_numpy()
-    start_ev = _events(
-        alloc,
-        s_user,
-        "_session.start",
-        t0,
-        s_secs,
-        model,
-        col_user,
-        col_endpoint,
-        col_arm,
-        col_campaign,
-        col_run,
-        session_ids=session_ids,
-    )
-    stop_ev = _events(
-        alloc,
-        s_user,
-        "_session.stop",
-        t0,
-        s_secs + duration,
-        model,
-        col_user,
-        col_endpoint,
-        col_arm,
-        col_campaign,
-        col_run,
-        session_ids=session_ids,
-    )
-    parts += [start_ev, stop_ev]
+    parts.append(emit(s_user, "_session.start", s_secs, session_ids=session_ids))
+    parts.append(emit(s_user, "_session.stop", s_secs + duration, session_ids=session_ids))
 
     # purchases inside sessions
-    p = model.purchase_rate * (1 + p_lift[s_user])
-    buys = np.flatnonzero(rng.random(len(s_user)) < p)
+    buys = np.flatnonzero(rng.random(len(s_user)) < model.purchase_rate * (1 + p_lift[s_user]))
     qty = rng.integers(1, 4, size=len(buys)).astype(float)
     price = np.round(
         rng.lognormal(np.log(model.price_median), model.price_sigma, size=len(buys)), 2
     )
-    purchase = _events(
-        alloc,
+    purchase = emit(
         s_user[buys],
         "_monetization.purchase",
-        t0,
         s_secs[buys] + duration[buys] / 2,
-        model,
-        col_user,
-        col_endpoint,
-        col_arm,
-        col_campaign,
-        col_run,
         session_ids=session_ids[buys],
     )
     purchase["metrics"] = [
@@ -220,62 +163,60 @@ def _utc_offsets(zones: np.ndarray, at: pd.Timestamp) -> np.ndarray:
     return offs[inverse]
 
 
-def _events(
-    alloc: pd.DataFrame,
-    rows: np.ndarray,
-    event_type: str,
-    t0: pd.Timestamp,
-    seconds: np.ndarray,
-    model: BehaviourModel,
-    col_user: str,
-    col_endpoint: str,
-    col_arm: str,
-    col_campaign: str,
-    col_run: str,
-    *,
-    channel: str | None = None,
-    session_ids: np.ndarray | None = None,
-) -> pd.DataFrame:
-    if len(rows) == 0:
-        return _frame([])
-    ts = t0 + pd.to_timedelta(np.asarray(seconds, dtype=float), unit="s")
-    is_campaign = event_type.startswith("_email")
-    sub = alloc.iloc[rows]
-    frame = pd.DataFrame(
-        {
-            "event_type": event_type,
-            "event_timestamp": ts.array,
-            "endpoint_id": sub[col_endpoint].to_numpy(),
-            "user_id": sub[col_user].to_numpy(),
-            "session_id": session_ids if session_ids is not None else None,
-            "app_id": model.app_id,
-            "channel_type": channel,
-            "campaign_id": sub[col_campaign].to_numpy() if is_campaign else None,
-            "run_id": sub[col_run].to_numpy() if is_campaign else None,
-            "treatment_id": sub[col_arm].to_numpy() if is_campaign else None,
-            "attributes": [{}] * len(rows),
-            "metrics": [{}] * len(rows),
-        }
-    )
-    frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True)
-    return frame
+EVENT_COLUMNS = [
+    "event_type",
+    "event_timestamp",
+    "endpoint_id",
+    "user_id",
+    "session_id",
+    "app_id",
+    "channel_type",
+    "campaign_id",
+    "run_id",
+    "treatment_id",
+    "attributes",
+    "metrics",
+]
 
 
-def _frame(rows: list) -> pd.DataFrame:
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "event_type",
-            "event_timestamp",
-            "endpoint_id",
-            "user_id",
-            "session_id",
-            "app_id",
-            "channel_type",
-            "campaign_id",
-            "run_id",
-            "treatment_id",
-            "attributes",
-            "metrics",
-        ],
-    )
+@dataclass(frozen=True)
+class _Emitter:
+    """Builds event frames for rows of the allocation (arrays taken once, not per event type)."""
+
+    t0: pd.Timestamp
+    app_id: str
+    user: np.ndarray
+    endpoint: np.ndarray
+    arm: np.ndarray
+    campaign: np.ndarray
+    run: np.ndarray
+
+    def __call__(
+        self,
+        rows: np.ndarray,
+        event_type: str,
+        seconds: np.ndarray,
+        *,
+        channel: str | None = None,
+        session_ids: np.ndarray | None = None,
+    ) -> pd.DataFrame:
+        if len(rows) == 0:
+            return pd.DataFrame(columns=EVENT_COLUMNS)
+        ts = self.t0 + pd.to_timedelta(np.asarray(seconds, dtype=float), unit="s")
+        message = event_type.startswith("_email")  # campaign attribution on message events
+        return pd.DataFrame(
+            {
+                "event_type": event_type,
+                "event_timestamp": ts.array,
+                "endpoint_id": self.endpoint[rows],
+                "user_id": self.user[rows],
+                "session_id": session_ids,
+                "app_id": self.app_id,
+                "channel_type": channel,
+                "campaign_id": self.campaign[rows] if message else None,
+                "run_id": self.run[rows] if message else None,
+                "treatment_id": self.arm[rows] if message else None,
+                "attributes": [{}] * len(rows),
+                "metrics": [{}] * len(rows),
+            }
+        )
