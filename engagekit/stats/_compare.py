@@ -9,7 +9,8 @@ a zero control mean); nothing raises for degenerate data.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from scipy import stats as _sp
@@ -127,122 +128,152 @@ def _relative(
     return rel, se, None
 
 
-def _blank(
-    metric: str,
-    arm: str,
-    control: str,
-    kind: str,
-    n_t: int,
-    n_c: int,
-    m_t: float,
-    m_c: float,
-    alpha: float,
-    method: str,
-    reason: str,
-) -> Comparison:
-    diff = m_t - m_c
-    rel = diff / m_c if math.isfinite(m_c) and m_c != 0 else NAN
-    return Comparison(
-        metric=metric,
-        arm=arm,
-        control=control,
-        kind=kind,
-        n=n_t,
-        n_control=n_c,
-        mean=m_t,
-        mean_control=m_c,
-        diff=diff,
-        se=NAN,
-        ci_low=NAN,
-        ci_high=NAN,
-        rel_lift=rel,
-        rel_se=NAN,
-        rel_ci_low=NAN,
-        rel_ci_high=NAN,
-        p_value=NAN,
-        statistic=NAN,
-        df=NAN,
-        alpha=alpha,
-        method=method,
-        reason=reason,
-    )
+@dataclass(frozen=True)
+class _Arms:
+    """What every result of one comparison shares: labels, sizes, arm means, level, method."""
+
+    metric: str
+    arm: str
+    control: str
+    kind: str
+    n_t: int
+    n_c: int
+    m_t: float
+    m_c: float
+    alpha: float
+    method: str
+
+    def result(
+        self,
+        *,
+        diff: float,
+        se: float,
+        ci: tuple[float, float],
+        rel: float,
+        rel_se: float,
+        rel_ci: tuple[float, float],
+        p_value: float,
+        statistic: float,
+        df: float,
+        reason: str | None,
+    ) -> Comparison:
+        return Comparison(
+            metric=self.metric,
+            arm=self.arm,
+            control=self.control,
+            kind=self.kind,
+            n=self.n_t,
+            n_control=self.n_c,
+            mean=self.m_t,
+            mean_control=self.m_c,
+            diff=diff,
+            se=se,
+            ci_low=ci[0],
+            ci_high=ci[1],
+            rel_lift=rel,
+            rel_se=rel_se,
+            rel_ci_low=rel_ci[0],
+            rel_ci_high=rel_ci[1],
+            p_value=p_value,
+            statistic=statistic,
+            df=df,
+            alpha=self.alpha,
+            method=self.method,
+            reason=reason,
+        )
+
+    def blank(self, reason: str) -> Comparison:
+        """The means and their plain difference, with every interval and test left NaN."""
+        diff = self.m_t - self.m_c
+        rel = diff / self.m_c if math.isfinite(self.m_c) and self.m_c != 0 else NAN
+        return self.result(
+            diff=diff,
+            se=NAN,
+            ci=(NAN, NAN),
+            rel=rel,
+            rel_se=NAN,
+            rel_ci=(NAN, NAN),
+            p_value=NAN,
+            statistic=NAN,
+            df=NAN,
+            reason=reason,
+        )
 
 
-def _too_small(n_t: int, n_c: int, arm: str, control: str, minimum: int) -> str | None:
-    small = [f"{name!r} has n={n}" for name, n in ((arm, n_t), (control, n_c)) if n < minimum]
+def _around(centre: float, q: float, se: float) -> tuple[float, float]:
+    return centre - q * se, centre + q * se
+
+
+def _z_p_value(stat: float) -> float:
+    return float(2.0 * _sp.norm.sf(abs(stat)))
+
+
+def _too_small(arms: _Arms, minimum: int) -> str | None:
+    sizes = ((arms.arm, arms.n_t), (arms.control, arms.n_c))
+    small = [f"{name!r} has n={n}" for name, n in sizes if n < minimum]
     if not small:
         return None
     return f"fewer than {minimum} users per arm ({', '.join(small)}): no variance, no interval"
 
 
 def _welch_from_moments(
+    arms: _Arms,
     *,
-    metric: str,
-    arm: str,
-    control: str,
-    kind: str,
-    n_t: int,
-    n_c: int,
-    m_t: float,
-    m_c: float,
     v_t: float,
     v_c: float,
     diff: float,
-    alpha: float,
-    method: str,
     var_mc: float | None = None,
     cov_diff_mc: float | None = None,
 ) -> Comparison:
     """Welch test and intervals for a difference whose per-arm unit variances are v_t, v_c."""
-    a, b = v_t / n_t, v_c / n_c
+    a, b = v_t / arms.n_t, v_c / arms.n_c
     se2 = a + b
     if se2 <= 0.0:
-        blank = _blank(
-            metric,
-            arm,
-            control,
-            kind,
-            n_t,
-            n_c,
-            m_t,
-            m_c,
-            alpha,
-            method,
-            "zero variance in both arms (every user has the same value): no interval or p-value",
+        blank = arms.blank(
+            "zero variance in both arms (every user has the same value): no interval or p-value"
         )
         return replace(blank, diff=diff)
     se = math.sqrt(se2)
-    df = _welch_df(a, b, n_t, n_c)
-    q = _t_quantile(alpha, df)
+    df = _welch_df(a, b, arms.n_t, arms.n_c)
+    q = _t_quantile(arms.alpha, df)
     t_stat = diff / se
     p = float(2.0 * _sp.t.sf(abs(t_stat), df))
     var_mc = b if var_mc is None else var_mc
     cov = -var_mc if cov_diff_mc is None else cov_diff_mc
-    rel, rel_se, rel_reason = _relative(diff, m_c, se2, var_mc, cov)
-    return Comparison(
-        metric=metric,
-        arm=arm,
-        control=control,
-        kind=kind,
-        n=n_t,
-        n_control=n_c,
-        mean=m_t,
-        mean_control=m_c,
+    rel, rel_se, rel_reason = _relative(diff, arms.m_c, se2, var_mc, cov)
+    return arms.result(
         diff=diff,
         se=se,
-        ci_low=diff - q * se,
-        ci_high=diff + q * se,
-        rel_lift=rel,
+        ci=_around(diff, q, se),
+        rel=rel,
         rel_se=rel_se,
-        rel_ci_low=rel - q * rel_se,
-        rel_ci_high=rel + q * rel_se,
+        rel_ci=_around(rel, q, rel_se),
         p_value=p,
         statistic=t_stat,
         df=df,
-        alpha=alpha,
-        method=method,
         reason=rel_reason,
     )
+
+
+def _checked_or_one_sided(
+    compare_fn: Callable[..., Comparison],
+    treatment: object,
+    control: object,
+    alpha: float,
+    alternative: str,
+    **options: object,
+) -> Comparison | None:
+    """Check ``alpha`` and ``alternative``; for a one-sided test, the finished result.
+
+    ``None`` means two-sided: the caller computes it. A one-sided result is derived from the
+    two-sided one at level ``2 * alpha`` (see :func:`_one_sided`).
+    """
+    _check_alpha(alpha)
+    _check_alternative(alternative, alpha)
+    if alternative == "two-sided":
+        return None
+    both = compare_fn(treatment, control, alpha=2 * alpha, **options)
+    return _one_sided(both, alpha, alternative)
 
 
 def compare_means(
@@ -263,48 +294,38 @@ def compare_means(
     >>> r.diff, round(r.p_value, 4), r.method.split(" (")[0]
     (1.0, 0.2879, 'Welch t-test')
     """
-    _check_alpha(alpha)
-    _check_alternative(alternative, alpha)
-    if alternative != "two-sided":
-        both = compare_means(
-            treatment,
-            control,
-            metric=metric,
-            arm_name=arm_name,
-            control_name=control_name,
-            alpha=2 * alpha,
-        )
-        return _one_sided(both, alpha, alternative)
-    method = f"{WELCH}; {REL_T}"
-    small = _too_small(treatment.n, control.n, arm_name, control_name, 2)
-    if small:
-        return _blank(
-            metric,
-            arm_name,
-            control_name,
-            "mean",
-            treatment.n,
-            control.n,
-            treatment.mean,
-            control.mean,
-            alpha,
-            method,
-            small,
-        )
-    return _welch_from_moments(
+    one_sided = _checked_or_one_sided(
+        compare_means,
+        treatment,
+        control,
+        alpha,
+        alternative,
         metric=metric,
-        arm=arm_name,
-        control=control_name,
-        kind="mean",
-        n_t=treatment.n,
-        n_c=control.n,
-        m_t=treatment.mean,
-        m_c=control.mean,
+        arm_name=arm_name,
+        control_name=control_name,
+    )
+    if one_sided is not None:
+        return one_sided
+    arms = _Arms(
+        metric,
+        arm_name,
+        control_name,
+        "mean",
+        treatment.n,
+        control.n,
+        treatment.mean,
+        control.mean,
+        alpha,
+        f"{WELCH}; {REL_T}",
+    )
+    small = _too_small(arms, 2)
+    if small:
+        return arms.blank(small)
+    return _welch_from_moments(
+        arms,
         v_t=treatment.variance,
         v_c=control.variance,
         diff=treatment.mean - control.mean,
-        alpha=alpha,
-        method=method,
     )
 
 
@@ -361,29 +382,28 @@ def compare_proportions(
         >>> round(r.diff, 3), round(r.ci_low, 4), round(r.p_value, 4)
         (0.02, -0.0075, 0.1529)
     """
-    _check_alpha(alpha)
-    _check_alternative(alternative, alpha)
-    if alternative != "two-sided":
-        both = compare_proportions(
-            treatment,
-            control,
-            method=method,
-            metric=metric,
-            arm_name=arm_name,
-            control_name=control_name,
-            alpha=2 * alpha,
-        )
-        return _one_sided(both, alpha, alternative)
+    one_sided = _checked_or_one_sided(
+        compare_proportions,
+        treatment,
+        control,
+        alpha,
+        alternative,
+        method=method,
+        metric=metric,
+        arm_name=arm_name,
+        control_name=control_name,
+    )
+    if one_sided is not None:
+        return one_sided
     if method not in ("newcombe", "wald"):
         raise StatsInputError(f"proportion method must be 'newcombe' or 'wald', got {method!r}")
     label = (NEWCOMBE if method == "newcombe" else WALD) + f"; {REL_Z}"
     n_t, n_c = treatment.n, control.n
     p1, p0 = treatment.rate, control.rate
-    small = _too_small(n_t, n_c, arm_name, control_name, 1)
+    arms = _Arms(metric, arm_name, control_name, "proportion", n_t, n_c, p1, p0, alpha, label)
+    small = _too_small(arms, 1)
     if small:
-        return _blank(
-            metric, arm_name, control_name, "proportion", n_t, n_c, p1, p0, alpha, label, small
-        )
+        return arms.blank(small)
     z = _z(alpha)
     diff = p1 - p0
     v1, v0 = treatment.variance, control.variance
@@ -400,42 +420,30 @@ def compare_proportions(
             reasons.append("every user in both arms has the same outcome: no p-value")
     else:
         if se > 0:
-            lo, hi = diff - z * se, diff + z * se
+            lo, hi = _around(diff, z, se)
             stat = diff / se
         else:
             lo = hi = stat = NAN
             reasons.append("both observed rates are 0 or 1: the Wald interval is degenerate")
-    p = float(2.0 * _sp.norm.sf(abs(stat))) if math.isfinite(stat) else NAN
+    p = _z_p_value(stat) if math.isfinite(stat) else NAN
     rel, rel_se, rel_reason = _relative(diff, p0, se * se, v0 / n_c, -v0 / n_c)
     reasons.append(rel_reason)
     if math.isfinite(rel) and rel_se > 0:
-        rel_lo, rel_hi = rel - z * rel_se, rel + z * rel_se
+        rel_lo, rel_hi = _around(rel, z, rel_se)
     else:
         rel_lo = rel_hi = NAN
         if math.isfinite(rel):
             reasons.append("relative lift has zero estimated variance: no interval")
-    return Comparison(
-        metric=metric,
-        arm=arm_name,
-        control=control_name,
-        kind="proportion",
-        n=n_t,
-        n_control=n_c,
-        mean=p1,
-        mean_control=p0,
+    return arms.result(
         diff=diff,
         se=se,
-        ci_low=lo,
-        ci_high=hi,
-        rel_lift=rel,
+        ci=(lo, hi),
+        rel=rel,
         rel_se=rel_se,
-        rel_ci_low=rel_lo,
-        rel_ci_high=rel_hi,
+        rel_ci=(rel_lo, rel_hi),
         p_value=p,
         statistic=stat,
         df=math.inf,
-        alpha=alpha,
-        method=label,
         reason=_join(*reasons),
     )
 
@@ -467,19 +475,19 @@ def compare_cuped(
     of the difference). The relative lift is the adjusted difference over the control's raw
     mean, with a delta-method interval that accounts for their covariance.
     """
-    _check_alpha(alpha)
-    _check_alternative(alternative, alpha)
-    if alternative != "two-sided":
-        both = compare_cuped(
-            treatment,
-            control,
-            theta=theta,
-            metric=metric,
-            arm_name=arm_name,
-            control_name=control_name,
-            alpha=2 * alpha,
-        )
-        return _one_sided(both, alpha, alternative)
+    one_sided = _checked_or_one_sided(
+        compare_cuped,
+        treatment,
+        control,
+        alpha,
+        alternative,
+        theta=theta,
+        metric=metric,
+        arm_name=arm_name,
+        control_name=control_name,
+    )
+    if one_sided is not None:
+        return one_sided
     est = theta is None
     th = cuped_theta(treatment, control) if est else float(theta)  # type: ignore[arg-type]
     method = (
@@ -488,11 +496,10 @@ def compare_cuped(
     )
     n_t, n_c = treatment.n, control.n
     m_t, m_c = treatment.post.mean, control.post.mean
-    small = _too_small(n_t, n_c, arm_name, control_name, 2)
+    arms = _Arms(metric, arm_name, control_name, "mean", n_t, n_c, m_t, m_c, alpha, method)
+    small = _too_small(arms, 2)
     if small:
-        return _blank(
-            metric, arm_name, control_name, "mean", n_t, n_c, m_t, m_c, alpha, method, small
-        )
+        return arms.blank(small)
     reason = None
     if not math.isfinite(th):
         th = 0.0
@@ -506,19 +513,10 @@ def compare_cuped(
     diff = (m_t - m_c) - th * (treatment.pre.mean - control.pre.mean)
     cov_diff_mc = -(control.post.variance - th * control.covariance) / n_c
     result = _welch_from_moments(
-        metric=metric,
-        arm=arm_name,
-        control=control_name,
-        kind="mean",
-        n_t=n_t,
-        n_c=n_c,
-        m_t=m_t,
-        m_c=m_c,
+        arms,
         v_t=v_t,
         v_c=v_c,
         diff=diff,
-        alpha=alpha,
-        method=method,
         var_mc=control.post.variance / n_c,
         cov_diff_mc=cov_diff_mc,
     )
@@ -559,90 +557,54 @@ def compare_ratios(
         >>> round(r.diff, 4), r.method.split(" (")[0]
         (0.6667, 'delta-method ratio')
     """
-    _check_alpha(alpha)
-    _check_alternative(alternative, alpha)
-    if alternative != "two-sided":
-        both = compare_ratios(
-            treatment,
-            control,
-            metric=metric,
-            arm_name=arm_name,
-            control_name=control_name,
-            alpha=2 * alpha,
-        )
-        return _one_sided(both, alpha, alternative)
+    one_sided = _checked_or_one_sided(
+        compare_ratios,
+        treatment,
+        control,
+        alpha,
+        alternative,
+        metric=metric,
+        arm_name=arm_name,
+        control_name=control_name,
+    )
+    if one_sided is not None:
+        return one_sided
     method = (
         "delta-method ratio (Deng et al. 2018), z-test and z interval; "
         "relative lift: delta method, z interval"
     )
     n_t, n_c = treatment.n, control.n
     r_t, r_c = treatment.ratio, control.ratio
-    small = _too_small(n_t, n_c, arm_name, control_name, 2)
+    arms = _Arms(metric, arm_name, control_name, "ratio", n_t, n_c, r_t, r_c, alpha, method)
+    small = _too_small(arms, 2)
     if small:
-        return _blank(
-            metric, arm_name, control_name, "ratio", n_t, n_c, r_t, r_c, alpha, method, small
-        )
+        return arms.blank(small)
     zero_den = [
         name for name, s in ((arm_name, treatment), (control_name, control)) if s.sum_den == 0
     ]
     if zero_den:
-        return _blank(
-            metric,
-            arm_name,
-            control_name,
-            "ratio",
-            n_t,
-            n_c,
-            r_t,
-            r_c,
-            alpha,
-            method,
+        return arms.blank(
             f"the denominator sums to zero in {', '.join(map(repr, zero_den))}: "
-            "the ratio is undefined",
+            "the ratio is undefined"
         )
     v_t, v_c = treatment.ratio_variance, control.ratio_variance
     diff = r_t - r_c
     se2 = v_t + v_c
     if not se2 > 0:
-        blank = _blank(
-            metric,
-            arm_name,
-            control_name,
-            "ratio",
-            n_t,
-            n_c,
-            r_t,
-            r_c,
-            alpha,
-            method,
-            "zero variance in both arms: no interval or p-value",
-        )
-        return blank
+        return arms.blank("zero variance in both arms: no interval or p-value")
     se = math.sqrt(se2)
     z = _z(alpha)
     stat = diff / se
     rel, rel_se, rel_reason = _relative(diff, r_c, se2, v_c, -v_c)
-    return Comparison(
-        metric=metric,
-        arm=arm_name,
-        control=control_name,
-        kind="ratio",
-        n=n_t,
-        n_control=n_c,
-        mean=r_t,
-        mean_control=r_c,
+    return arms.result(
         diff=diff,
         se=se,
-        ci_low=diff - z * se,
-        ci_high=diff + z * se,
-        rel_lift=rel,
+        ci=_around(diff, z, se),
+        rel=rel,
         rel_se=rel_se,
-        rel_ci_low=rel - z * rel_se,
-        rel_ci_high=rel + z * rel_se,
-        p_value=float(2.0 * _sp.norm.sf(abs(stat))),
+        rel_ci=_around(rel, z, rel_se),
+        p_value=_z_p_value(stat),
         statistic=stat,
         df=math.inf,
-        alpha=alpha,
-        method=method,
         reason=rel_reason,
     )
