@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from scipy import optimize as _opt
@@ -31,63 +31,6 @@ Alternative = Literal["two-sided", "greater"]
 PowerMetric = Literal["proportion", "mean"]
 
 METHOD = "normal approximation, unpooled variances, two-sample z power (both tails when two-sided)"
-
-
-def _validate(
-    metric: str,
-    baseline: float,
-    sd: float | None,
-    alpha: float,
-    power: float,
-    holdout_share: float,
-    treatments: int,
-    alternative: str,
-    variance_reduction: float,
-) -> float:
-    if metric not in ("proportion", "mean"):
-        raise StatsInputError(f"metric must be 'proportion' or 'mean', got {metric!r}")
-    if alternative not in ("two-sided", "greater"):
-        raise StatsInputError(
-            f"alternative must be 'two-sided' or 'greater' (one-sided), got {alternative!r}"
-        )
-    if not 0 < alpha < 1:
-        raise StatsInputError(f"alpha must be between 0 and 1, got {alpha}")
-    if not 0 < power < 1:
-        raise StatsInputError(f"power must be between 0 and 1 (e.g. 0.8), got {power}")
-    if not 0 < holdout_share < 1:
-        raise StatsInputError(
-            "holdout_share must be between 0 and 1 (e.g. 0.1 for a 10% holdout), "
-            f"got {holdout_share}"
-        )
-    if treatments < 1:
-        raise StatsInputError(f"treatments must be >= 1, got {treatments}")
-    if not 0 <= variance_reduction < 1:
-        raise StatsInputError(f"variance_reduction must be in [0, 1), got {variance_reduction}")
-    if metric == "proportion":
-        if not 0 < baseline < 1:
-            raise StatsInputError(
-                f"a proportion baseline must be between 0 and 1 (e.g. 0.05 for 5%), got {baseline}"
-            )
-        return math.sqrt(baseline * (1 - baseline))
-    if sd is None or not sd > 0:
-        raise StatsInputError(
-            f"a mean metric needs its standard deviation per user (sd > 0), got {sd}; take it "
-            "from a previous run (MeanStats.std)"
-        )
-    return float(sd)
-
-
-def _diff_sd(
-    metric: str, baseline: float, sd: float, d: float, ratio: float, variance_reduction: float
-) -> float:
-    """sqrt(n_c) * standard error of the difference, for an absolute effect ``d``."""
-    if metric == "proportion":
-        p1 = baseline + d
-        var_c = baseline * (1 - baseline)
-        var_t = p1 * (1 - p1)
-    else:
-        var_c = var_t = sd * sd * (1 - variance_reduction)
-    return math.sqrt(var_c + var_t / ratio)
 
 
 def _power(d: float, se: float, alpha: float, alternative: str) -> float:
@@ -129,40 +72,112 @@ def _shares(
     return h, shares
 
 
-def _plan(
+@dataclass(frozen=True)
+class _Design:
+    """A validated design: the metric and its spread, the test, and the arms' shares."""
+
+    metric: str
+    baseline: float
+    sd: float
+    alpha: float
+    power: float
+    alternative: str
+    variance_reduction: float
+    control: str
+    h: float
+    shares: dict[str, float]
+
+    @property
+    def binding_ratio(self) -> float:
+        """``n_t / n_c`` of the binding comparison: the one with the smallest treatment share."""
+        return min(self.shares.values()) / self.h
+
+    def diff_sd(self, d: float, ratio: float) -> float:
+        """sqrt(n_c) * standard error of the difference, for an absolute effect ``d``."""
+        if self.metric == "proportion":
+            p1 = self.baseline + d
+            var_c = self.baseline * (1 - self.baseline)
+            var_t = p1 * (1 - p1)
+        else:
+            var_c = var_t = self.sd * self.sd * (1 - self.variance_reduction)
+        return math.sqrt(var_c + var_t / ratio)
+
+    def power_of(self, d: float, se: float) -> float:
+        return _power(d, se, self.alpha, self.alternative)
+
+    def plan(self, d: float, n_c: float) -> PowerPlan:
+        n_hold = math.ceil(n_c - 1e-9)
+        sizes = {self.control: n_hold}
+        sizes.update({t: math.ceil(n_c * s / self.h - 1e-9) for t, s in self.shares.items()})
+        return PowerPlan(
+            metric=self.metric,
+            baseline=self.baseline,
+            sd=self.sd,
+            mde_abs=d,
+            mde_rel=d / self.baseline if self.baseline != 0 else math.nan,
+            alpha=self.alpha,
+            power=self.power,
+            alternative=self.alternative,
+            holdout_share=self.h,
+            treatments=len(self.shares),
+            n_holdout=n_hold,
+            n_per_treatment=min(sizes[t] for t in self.shares),
+            n_total=sum(sizes.values()),
+            variance_reduction=self.variance_reduction,
+            method=METHOD,
+            arm_sizes=sizes,
+        )
+
+
+def _design(
     metric: str,
     baseline: float,
-    sd: float,
-    d: float,
+    sd: float | None,
     alpha: float,
     power: float,
+    holdout_share: float,
+    treatments: int,
     alternative: str,
-    h: float,
-    shares: Mapping[str, float],
-    n_c: float,
     variance_reduction: float,
+    allocation: Mapping[str, float] | None,
     control: str,
-) -> PowerPlan:
-    n_hold = math.ceil(n_c - 1e-9)
-    sizes = {control: n_hold}
-    sizes.update({t: math.ceil(n_c * s / h - 1e-9) for t, s in shares.items()})
-    return PowerPlan(
-        metric=metric,
-        baseline=baseline,
-        sd=sd,
-        mde_abs=d,
-        mde_rel=d / baseline if baseline != 0 else math.nan,
-        alpha=alpha,
-        power=power,
-        alternative=alternative,
-        holdout_share=h,
-        treatments=len(shares),
-        n_holdout=n_hold,
-        n_per_treatment=min(sizes[t] for t in shares),
-        n_total=sum(sizes.values()),
-        variance_reduction=variance_reduction,
-        method=METHOD,
-        arm_sizes=sizes,
+) -> _Design:
+    """Validate the inputs, take the metric's per-user sd and split the audience into arms."""
+    if metric not in ("proportion", "mean"):
+        raise StatsInputError(f"metric must be 'proportion' or 'mean', got {metric!r}")
+    if alternative not in ("two-sided", "greater"):
+        raise StatsInputError(
+            f"alternative must be 'two-sided' or 'greater' (one-sided), got {alternative!r}"
+        )
+    if not 0 < alpha < 1:
+        raise StatsInputError(f"alpha must be between 0 and 1, got {alpha}")
+    if not 0 < power < 1:
+        raise StatsInputError(f"power must be between 0 and 1 (e.g. 0.8), got {power}")
+    if not 0 < holdout_share < 1:
+        raise StatsInputError(
+            "holdout_share must be between 0 and 1 (e.g. 0.1 for a 10% holdout), "
+            f"got {holdout_share}"
+        )
+    if treatments < 1:
+        raise StatsInputError(f"treatments must be >= 1, got {treatments}")
+    if not 0 <= variance_reduction < 1:
+        raise StatsInputError(f"variance_reduction must be in [0, 1), got {variance_reduction}")
+    if metric == "proportion":
+        if not 0 < baseline < 1:
+            raise StatsInputError(
+                f"a proportion baseline must be between 0 and 1 (e.g. 0.05 for 5%), got {baseline}"
+            )
+        sd_ = math.sqrt(baseline * (1 - baseline))
+    elif sd is None or not sd > 0:
+        raise StatsInputError(
+            f"a mean metric needs its standard deviation per user (sd > 0), got {sd}; take it "
+            "from a previous run (MeanStats.std)"
+        )
+    else:
+        sd_ = float(sd)
+    h, shares = _shares(holdout_share, treatments, allocation, control)
+    return _Design(
+        metric, baseline, sd_, alpha, power, alternative, variance_reduction, control, h, shares
     )
 
 
@@ -183,15 +198,24 @@ def power_at(
     control: str = "holdout",
 ) -> float:
     """The power of the weakest treatment-vs-holdout comparison with ``n_holdout`` holdout users."""
-    sd_ = _validate(
-        metric, baseline, sd, alpha, 0.5, holdout_share, treatments, alternative, variance_reduction
+    design = _design(
+        metric,
+        baseline,
+        sd,
+        alpha,
+        0.5,
+        holdout_share,
+        treatments,
+        alternative,
+        variance_reduction,
+        allocation,
+        control,
     )
-    h, shares = _shares(holdout_share, treatments, allocation, control)
     d = _absolute(baseline, mde, relative)
     powers = []
-    for s in shares.values():
-        se = _diff_sd(metric, baseline, sd_, d, s / h, variance_reduction) / math.sqrt(n_holdout)
-        powers.append(_power(abs(d), se, alpha, alternative))
+    for s in design.shares.values():
+        se = design.diff_sd(d, s / design.h) / math.sqrt(n_holdout)
+        powers.append(design.power_of(abs(d), se))
     return min(powers)
 
 
@@ -220,7 +244,7 @@ def plan_sample_size(
     the requested power, so the smallest treatment sets the size. ``arm_sizes`` lists each arm.
     For several treatments consider a smaller ``alpha`` (e.g. ``0.05 / treatments``).
     """
-    sd_ = _validate(
+    design = _design(
         metric,
         baseline,
         sd,
@@ -230,8 +254,9 @@ def plan_sample_size(
         treatments,
         alternative,
         variance_reduction,
+        allocation,
+        control,
     )
-    h, shares = _shares(holdout_share, treatments, allocation, control)
     d = _absolute(baseline, mde, relative)
     if d == 0:
         raise StatsInputError("mde must be non-zero: no sample size detects a zero effect")
@@ -239,32 +264,17 @@ def plan_sample_size(
         raise StatsInputError(
             f"baseline {baseline} with effect {d:+g} leaves the 0..1 range; choose a smaller mde"
         )
-    # the binding comparison is the one with the smallest treatment share
-    ratio = min(shares.values()) / h
-    k = _diff_sd(metric, baseline, sd_, d, ratio, variance_reduction)
+    k = design.diff_sd(d, design.binding_ratio)
 
     def gap(n_c: float) -> float:
-        return _power(abs(d), k / math.sqrt(n_c), alpha, alternative) - power
+        return design.power_of(abs(d), k / math.sqrt(n_c)) - power
 
     hi = 2.0
     while gap(hi) < 0:
         hi *= 2.0
     lo = hi / 2.0 if hi > 2.0 else 1e-9
     n_c = float(_opt.brentq(gap, lo, hi, xtol=1e-10, rtol=1e-12))
-    return _plan(
-        metric,
-        baseline,
-        sd_,
-        d,
-        alpha,
-        power,
-        alternative,
-        h,
-        shares,
-        n_c,
-        variance_reduction,
-        control,
-    )
+    return design.plan(d, n_c)
 
 
 def plan_mde(
@@ -287,7 +297,7 @@ def plan_mde(
     With unequal treatment shares this is the effect the smallest treatment can detect (larger
     arms detect smaller effects).
     """
-    sd_ = _validate(
+    design = _design(
         metric,
         baseline,
         sd,
@@ -297,16 +307,17 @@ def plan_mde(
         treatments,
         alternative,
         variance_reduction,
+        allocation,
+        control,
     )
-    h, shares = _shares(holdout_share, treatments, allocation, control)
+    h, shares = design.h, design.shares
     if n_total < 1 + len(shares) or n_total * min(h, *shares.values()) < 1:
         raise StatsInputError(f"n_total must allow at least one user per arm, got {n_total}")
     n_c = n_total * h
-    ratio = min(shares.values()) / h
+    ratio = design.binding_ratio
 
     def gap(d: float) -> float:
-        k = _diff_sd(metric, baseline, sd_, d, ratio, variance_reduction)
-        return _power(d, k / math.sqrt(n_c), alpha, alternative) - power
+        return design.power_of(d, design.diff_sd(d, ratio) / math.sqrt(n_c)) - power
 
     upper = (1 - baseline) * (1 - 1e-12) if metric == "proportion" else 1.0
     if metric == "mean":
@@ -318,20 +329,7 @@ def plan_mde(
             "users at this power; enlarge the audience"
         )
     d = float(_opt.brentq(gap, 1e-15, upper, xtol=1e-15, rtol=1e-12))
-    plan = _plan(
-        metric,
-        baseline,
-        sd_,
-        d,
-        alpha,
-        power,
-        alternative,
-        h,
-        shares,
-        n_c,
-        variance_reduction,
-        control,
-    )
+    plan = design.plan(d, n_c)
     sizes = {control: n_total * h} | {t: n_total * s for t, s in shares.items()}
     floors = {a: math.floor(v + 1e-9) for a, v in sizes.items()}
     return replace(
