@@ -5,6 +5,7 @@ from __future__ import annotations
 import boto3
 import pandas as pd
 import pytest
+from plans import plan_for, render
 
 from engagekit.channels import Message
 from engagekit.channels.ses import SESChannel, tag_value
@@ -13,30 +14,8 @@ from engagekit.project import Project
 
 
 def plan_of(addresses: list[str], channel_type: str = "EMAIL") -> pd.DataFrame:
-    n = len(addresses)
-    return pd.DataFrame(
-        {
-            "run_id": "r1",
-            "campaign": "spring sale",
-            "treatment_id": "1",
-            "holdout": False,
-            "endpoint_id": [f"ep-{i}" for i in range(n)],
-            "user_id": [f"u-{i}" for i in range(n)],
-            "channel_type": channel_type,
-            "address": addresses,
-            "template": "t",
-            "template_version": 1,
-            "status": "scheduled",
-            "step": "send",
-        }
-    )
-
-
-def render(batch: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame(
-        {"Subject": "Hi", "TextPart": "Hello", "HtmlPart": "<p>Hello</p>", "Body": "Hello"},
-        index=batch.index,
-    )
+    return plan_for(addresses, run_id="r1", campaign="spring sale", treatment_id="1",
+                    channel_type=channel_type)  # fmt: skip
 
 
 def test_ses_v2_sends_with_configuration_set_and_tags(project: Project, aws_reset: str) -> None:

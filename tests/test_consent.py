@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from plans import plan_for as make_plan
+from plans import render
 from smtp_servers import RecordingHandler, start_server
 
 from engagekit.channels.simulator import SimulatorChannel
@@ -35,27 +37,9 @@ from engagekit.project import Project
 
 
 def plan_for(addresses: list[str], channel_type: str = "EMAIL", run_id: str = "r1") -> pd.DataFrame:
-    n = len(addresses)
-    return pd.DataFrame(
-        {
-            "run_id": run_id,
-            "campaign": "c",
-            "treatment_id": "0",
-            "holdout": False,
-            "endpoint_id": [f"ep-{i}" for i in range(n)],
-            "user_id": [f"u-{i}" for i in range(n)],
-            "channel_type": channel_type,
-            "address": addresses,
-            "template": "t",
-            "template_version": 1,
-            "status": "scheduled",
-            "step": "send",
-        }
+    return make_plan(
+        addresses, channel_type=channel_type, run_id=run_id, campaign="c", template="t"
     )
-
-
-def render(batch: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"Subject": "Hi", "TextPart": "Hello", "Body": "Hello"}, index=batch.index)
 
 
 def snapshot(project: Project, addresses: list[str], channel_type: str = "EMAIL") -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from plans import plan_for, render
 from smtp_servers import RecordingHandler, ScriptedHandler, Server, self_signed_cert, start_server
 
 from engagekit import channels
@@ -20,41 +21,8 @@ from engagekit.project import Project
 
 
 def make_plan(addresses: list[str], *, run_id: str = "run-1", **extra: object) -> pd.DataFrame:
-    n = len(addresses)
-    frame = pd.DataFrame(
-        {
-            "run_id": run_id,
-            "campaign": "spring",
-            "campaign_version": 1,
-            "treatment_id": ["0" if i % 2 == 0 else "1" for i in range(n)],
-            "holdout": False,
-            "endpoint_id": [f"ep-{i}" for i in range(n)],
-            "user_id": [f"u-{i}" for i in range(n)],
-            "channel_type": "EMAIL",
-            "address": addresses,
-            "template": "welcome",
-            "template_version": 1,
-            "due_at": pd.Timestamp("2026-01-01", tz="UTC"),
-            "timezone": "UTC",
-            "status": "scheduled",
-            "reason": pd.Series([pd.NA] * n, dtype="string"),
-            "step": "send",
-        }
-    )
-    for key, value in extra.items():
-        frame[key] = value
-    return frame
-
-
-def render(batch: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "Subject": "Hello " + batch["user_id"],
-            "TextPart": "Hi " + batch["user_id"] + ",\nwelcome.",
-            "HtmlPart": "<p>Hi " + batch["user_id"] + "</p>",
-        },
-        index=batch.index,
-    )
+    alternating = ["0" if i % 2 == 0 else "1" for i in range(len(addresses))]
+    return plan_for(addresses, run_id=run_id, treatment_id=alternating, **extra)
 
 
 def use_channel(project: Project, name: str, settings: dict) -> None:

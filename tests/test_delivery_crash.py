@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from plans import plan_for
 from smtp_servers import RecordingHandler, start_server
 
 from engagekit.delivery import deliver, ledger
@@ -20,22 +21,8 @@ from engagekit.project import Project
 
 
 def _plan(n: int) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "run_id": "crash-run",
-            "campaign": "crash",
-            "campaign_version": 1,
-            "treatment_id": "0",
-            "holdout": False,
-            "endpoint_id": [f"ep-{i}" for i in range(n)],
-            "user_id": [f"u-{i}" for i in range(n)],
-            "channel_type": "EMAIL",
-            "address": [f"user{i}@example.com" for i in range(n)],
-            "template": "t",
-            "template_version": 1,
-            "status": "scheduled",
-            "step": "send",
-        }
+    return plan_for(
+        [f"user{i}@example.com" for i in range(n)], run_id="crash-run", campaign="crash"
     )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from plans import plan_for, render
 from smtp_servers import RecordingHandler, start_server
 
 from engagekit.delivery import deliver, ledger
@@ -18,26 +19,8 @@ from engagekit.project import Project
 
 
 def plan_of(n: int, run_id: str, campaign: str = "pace") -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "run_id": run_id,
-            "campaign": campaign,
-            "treatment_id": "0",
-            "holdout": False,
-            "endpoint_id": [f"{run_id}-ep-{i}" for i in range(n)],
-            "user_id": [f"u-{i}" for i in range(n)],
-            "channel_type": "EMAIL",
-            "address": [f"{run_id}-{i}@example.com" for i in range(n)],
-            "template": "t",
-            "template_version": 1,
-            "status": "scheduled",
-            "step": "send",
-        }
-    )
-
-
-def render(batch: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"Subject": "Hi", "TextPart": "Hello"}, index=batch.index)
+    addresses = [f"{run_id}-{i}@example.com" for i in range(n)]
+    return plan_for(addresses, run_id=run_id, campaign=campaign, endpoint_prefix=f"{run_id}-ep-")
 
 
 def span(times: list[float]) -> float:
