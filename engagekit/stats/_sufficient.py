@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, Self
 
 import numpy as np
 
@@ -54,8 +54,38 @@ def _sample_variance(n: float, total: float, total_sq: float) -> float:
     return var
 
 
+def _sample_covariance(n: int, sum_a: float, sum_b: float, sum_ab: float) -> float:
+    """Unbiased (ddof=1) covariance from sums; NaN when n < 2."""
+    if n < 2:
+        return math.nan
+    return (sum_ab - sum_a * sum_b / n) / (n - 1)
+
+
+class _Sums:
+    """What the value objects share: a user count ``n`` first, then sums that add field-wise."""
+
+    n: int
+
+    def __post_init__(self) -> None:
+        if self.n < 0:
+            raise StatsInputError(f"n must be >= 0, got {self.n}")
+
+    @classmethod
+    def _from_sums(cls, n: int, *sums: float) -> Self:
+        return cls(int(n), *map(float, sums))  # type: ignore[call-arg]
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f.name) for f in fields(self))  # type: ignore[arg-type]
+
+    def __add__(self, other: object) -> Self:
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        summed = (a + b for a, b in zip(self._values(), other._values(), strict=True))
+        return type(self)(*summed)
+
+
 @dataclass(frozen=True)
-class MeanStats:
+class MeanStats(_Sums):
     """Sufficient statistics of a per-user metric: count, sum and sum of squares.
 
     ``variance`` is the unbiased sample variance (ddof=1), as Welch's test uses.
@@ -70,8 +100,7 @@ class MeanStats:
     sum_sq: float
 
     def __post_init__(self) -> None:
-        if self.n < 0:
-            raise StatsInputError(f"n must be >= 0, got {self.n}")
+        super().__post_init__()
         if self.sum_sq < 0:
             raise StatsInputError(f"sum_sq must be >= 0, got {self.sum_sq}")
 
@@ -86,18 +115,13 @@ class MeanStats:
     @classmethod
     def from_aggregates(cls, n: int, sum: float, sum_sq: float) -> MeanStats:
         """Build from aggregates computed elsewhere (SQL ``count``, ``sum(x)``, ``sum(x*x)``)."""
-        return cls(n=int(n), sum=float(sum), sum_sq=float(sum_sq))
+        return cls._from_sums(n, sum, sum_sq)
 
     @classmethod
     def from_moments(cls, n: int, mean: float, std: float, *, ddof: int = 1) -> MeanStats:
         """Build from a published mean and standard deviation (``ddof`` of that std)."""
         total = n * mean
         return cls(n=int(n), sum=float(total), sum_sq=float(std**2 * (n - ddof) + total * mean))
-
-    def __add__(self, other: object) -> MeanStats:
-        if not isinstance(other, MeanStats):
-            return NotImplemented
-        return MeanStats(self.n + other.n, self.sum + other.sum, self.sum_sq + other.sum_sq)
 
     @property
     def mean(self) -> float:
@@ -116,7 +140,7 @@ class MeanStats:
 
 
 @dataclass(frozen=True)
-class ProportionStats:
+class ProportionStats(_Sums):
     """Sufficient statistics of a 0/1 metric (conversion, visit): trials and successes.
 
     >>> p = ProportionStats.from_values([0, 1, 1, 0])
@@ -128,8 +152,7 @@ class ProportionStats:
     successes: int
 
     def __post_init__(self) -> None:
-        if self.n < 0:
-            raise StatsInputError(f"n must be >= 0, got {self.n}")
+        super().__post_init__()
         if not 0 <= self.successes <= self.n:
             raise StatsInputError(
                 f"successes must be between 0 and n={self.n}, got {self.successes}"
@@ -154,11 +177,6 @@ class ProportionStats:
         """Build from counts computed elsewhere."""
         return cls(n=int(n), successes=int(successes))
 
-    def __add__(self, other: object) -> ProportionStats:
-        if not isinstance(other, ProportionStats):
-            return NotImplemented
-        return ProportionStats(self.n + other.n, self.successes + other.successes)
-
     @property
     def rate(self) -> float:
         """Observed proportion; NaN for an empty arm."""
@@ -178,7 +196,7 @@ class ProportionStats:
 
 
 @dataclass(frozen=True)
-class CupedStats:
+class CupedStats(_Sums):
     """Sufficient statistics for CUPED: a metric ``y`` and its pre-period covariate ``x``.
 
     ``n, sum, sum_sq`` describe ``y`` (as in :class:`MeanStats`); ``sum_x, sum_x_sq`` describe
@@ -195,10 +213,6 @@ class CupedStats:
     sum_x: float
     sum_x_sq: float
     sum_xy: float
-
-    def __post_init__(self) -> None:
-        if self.n < 0:
-            raise StatsInputError(f"n must be >= 0, got {self.n}")
 
     @classmethod
     def from_values(
@@ -241,19 +255,7 @@ class CupedStats:
         sum_xy: float,
     ) -> CupedStats:
         """Build from aggregates computed elsewhere (e.g. one SQL ``GROUP BY arm``)."""
-        return cls(int(n), float(sum), float(sum_sq), float(sum_x), float(sum_x_sq), float(sum_xy))
-
-    def __add__(self, other: object) -> CupedStats:
-        if not isinstance(other, CupedStats):
-            return NotImplemented
-        return CupedStats(
-            self.n + other.n,
-            self.sum + other.sum,
-            self.sum_sq + other.sum_sq,
-            self.sum_x + other.sum_x,
-            self.sum_x_sq + other.sum_x_sq,
-            self.sum_xy + other.sum_xy,
-        )
+        return cls._from_sums(n, sum, sum_sq, sum_x, sum_x_sq, sum_xy)
 
     @property
     def post(self) -> MeanStats:
@@ -268,13 +270,11 @@ class CupedStats:
     @property
     def covariance(self) -> float:
         """Sample covariance of x and y (ddof=1); NaN when n < 2."""
-        if self.n < 2:
-            return math.nan
-        return (self.sum_xy - self.sum_x * self.sum / self.n) / (self.n - 1)
+        return _sample_covariance(self.n, self.sum_x, self.sum, self.sum_xy)
 
 
 @dataclass(frozen=True)
-class RatioStats:
+class RatioStats(_Sums):
     """Sufficient statistics of a ratio metric ``sum(num) / sum(den)`` over ``n`` users.
 
     For metrics whose unit is not the randomised user, e.g. revenue per session or clicks per
@@ -292,10 +292,6 @@ class RatioStats:
     sum_den_sq: float
     sum_num_den: float
 
-    def __post_init__(self) -> None:
-        if self.n < 0:
-            raise StatsInputError(f"n must be >= 0, got {self.n}")
-
     @classmethod
     def from_values(
         cls,
@@ -305,8 +301,7 @@ class RatioStats:
         dropna: bool = False,
     ) -> RatioStats:
         """Build from per-user numerators and denominators (one pair per user)."""
-        c = CupedStats.from_values(y=num, x=den, dropna=dropna)
-        return cls(c.n, c.sum, c.sum_sq, c.sum_x, c.sum_x_sq, c.sum_xy)
+        return cls(*CupedStats.from_values(y=num, x=den, dropna=dropna)._values())
 
     @classmethod
     def from_aggregates(
@@ -319,26 +314,7 @@ class RatioStats:
         sum_num_den: float,
     ) -> RatioStats:
         """Build from aggregates computed elsewhere."""
-        return cls(
-            int(n),
-            float(sum_num),
-            float(sum_num_sq),
-            float(sum_den),
-            float(sum_den_sq),
-            float(sum_num_den),
-        )
-
-    def __add__(self, other: object) -> RatioStats:
-        if not isinstance(other, RatioStats):
-            return NotImplemented
-        return RatioStats(
-            self.n + other.n,
-            self.sum_num + other.sum_num,
-            self.sum_num_sq + other.sum_num_sq,
-            self.sum_den + other.sum_den,
-            self.sum_den_sq + other.sum_den_sq,
-            self.sum_num_den + other.sum_num_den,
-        )
+        return cls._from_sums(n, sum_num, sum_num_sq, sum_den, sum_den_sq, sum_num_den)
 
     @property
     def num(self) -> MeanStats:
@@ -358,9 +334,7 @@ class RatioStats:
     @property
     def covariance(self) -> float:
         """Sample covariance of numerator and denominator (ddof=1); NaN when n < 2."""
-        if self.n < 2:
-            return math.nan
-        return (self.sum_num_den - self.sum_num * self.sum_den / self.n) / (self.n - 1)
+        return _sample_covariance(self.n, self.sum_num, self.sum_den, self.sum_num_den)
 
     @property
     def ratio_variance(self) -> float:
