@@ -141,6 +141,16 @@ def _hits(
     return hits, n_relevant
 
 
+def _hits_per_user(hits: pd.DataFrame, n_relevant: pd.Series) -> pd.Series:
+    """Hits within the top k of every test user (0 for a user without a hit)."""
+    return hits.groupby("id").size().reindex(n_relevant.index, fill_value=0)
+
+
+def _mean_over_users(per_user: pd.Series | np.ndarray, n_relevant: pd.Series) -> float:
+    """A per-user score averaged over the test users; 0.0 when there are none."""
+    return float(per_user.mean()) if len(n_relevant) else 0.0
+
+
 def precision_at_k(
     recommendations: pd.DataFrame,
     test: pd.DataFrame,
@@ -151,8 +161,7 @@ def precision_at_k(
 ) -> float:
     """Mean over test users of (relevant items in the top k) / k."""
     hits, n_rel = _hits(recommendations, test, k, col_user, col_item)
-    per_user = hits.groupby("id").size().reindex(n_rel.index, fill_value=0)
-    return float((per_user / k).mean()) if len(n_rel) else 0.0
+    return _mean_over_users(_hits_per_user(hits, n_rel) / k, n_rel)
 
 
 def recall_at_k(
@@ -165,8 +174,7 @@ def recall_at_k(
 ) -> float:
     """Mean over test users of (relevant items in the top k) / (relevant items)."""
     hits, n_rel = _hits(recommendations, test, k, col_user, col_item)
-    per_user = hits.groupby("id").size().reindex(n_rel.index, fill_value=0)
-    return float((per_user / n_rel).mean()) if len(n_rel) else 0.0
+    return _mean_over_users(_hits_per_user(hits, n_rel) / n_rel, n_rel)
 
 
 def ndcg_at_k(
@@ -183,8 +191,7 @@ def ndcg_at_k(
     dcg = pd.Series(gain, index=hits["id"].to_numpy()).groupby(level=0).sum()
     ideal_cum = np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))
     idcg = ideal_cum[np.minimum(n_rel.to_numpy(), k) - 1]
-    per_user = dcg.reindex(n_rel.index, fill_value=0.0).to_numpy() / idcg
-    return float(per_user.mean()) if len(n_rel) else 0.0
+    return _mean_over_users(dcg.reindex(n_rel.index, fill_value=0.0).to_numpy() / idcg, n_rel)
 
 
 def map_at_k(
@@ -201,8 +208,7 @@ def map_at_k(
     nth_hit = hits.groupby("id").cumcount().to_numpy() + 1
     prec = pd.Series(nth_hit / hits["rank"].to_numpy(), index=hits["id"].to_numpy())
     ap = prec.groupby(level=0).sum().reindex(n_rel.index, fill_value=0.0)
-    per_user = ap.to_numpy() / np.minimum(n_rel.to_numpy(), k)
-    return float(per_user.mean()) if len(n_rel) else 0.0
+    return _mean_over_users(ap.to_numpy() / np.minimum(n_rel.to_numpy(), k), n_rel)
 
 
 def catalog_coverage(recommendations: pd.DataFrame, catalog: Iterable[Any] | int) -> float:
