@@ -294,15 +294,9 @@ def compare_means(
     >>> r.diff, round(r.p_value, 4), r.method.split(" (")[0]
     (1.0, 0.2879, 'Welch t-test')
     """
+    labels = {"metric": metric, "arm_name": arm_name, "control_name": control_name}
     one_sided = _checked_or_one_sided(
-        compare_means,
-        treatment,
-        control,
-        alpha,
-        alternative,
-        metric=metric,
-        arm_name=arm_name,
-        control_name=control_name,
+        compare_means, treatment, control, alpha, alternative, **labels
     )
     if one_sided is not None:
         return one_sided
@@ -382,16 +376,9 @@ def compare_proportions(
         >>> round(r.diff, 3), round(r.ci_low, 4), round(r.p_value, 4)
         (0.02, -0.0075, 0.1529)
     """
+    labels = {"metric": metric, "arm_name": arm_name, "control_name": control_name}
     one_sided = _checked_or_one_sided(
-        compare_proportions,
-        treatment,
-        control,
-        alpha,
-        alternative,
-        method=method,
-        metric=metric,
-        arm_name=arm_name,
-        control_name=control_name,
+        compare_proportions, treatment, control, alpha, alternative, method=method, **labels
     )
     if one_sided is not None:
         return one_sided
@@ -475,16 +462,9 @@ def compare_cuped(
     of the difference). The relative lift is the adjusted difference over the control's raw
     mean, with a delta-method interval that accounts for their covariance.
     """
+    labels = {"metric": metric, "arm_name": arm_name, "control_name": control_name}
     one_sided = _checked_or_one_sided(
-        compare_cuped,
-        treatment,
-        control,
-        alpha,
-        alternative,
-        theta=theta,
-        metric=metric,
-        arm_name=arm_name,
-        control_name=control_name,
+        compare_cuped, treatment, control, alpha, alternative, theta=theta, **labels
     )
     if one_sided is not None:
         return one_sided
@@ -557,15 +537,9 @@ def compare_ratios(
         >>> round(r.diff, 4), r.method.split(" (")[0]
         (0.6667, 'delta-method ratio')
     """
+    labels = {"metric": metric, "arm_name": arm_name, "control_name": control_name}
     one_sided = _checked_or_one_sided(
-        compare_ratios,
-        treatment,
-        control,
-        alpha,
-        alternative,
-        metric=metric,
-        arm_name=arm_name,
-        control_name=control_name,
+        compare_ratios, treatment, control, alpha, alternative, **labels
     )
     if one_sided is not None:
         return one_sided
