@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import psutil
 
 from engagekit import campaigns, jobs, segments, templates
@@ -202,6 +203,7 @@ def main() -> None:
         audience, n_scheduled = len(plan), len(scheduled)
         del endpoints, mask, plan, scheduled, rendered, parts  # the report runs in a kernel
         gc.collect()
+        pa.default_memory_pool().release_unused()  # hand Arrow's freed buffers back to the OS
         simulate_after_campaign(project, run_id, send_at, seed=1)
         lap("behaviour events (simulated)")
 
