@@ -151,6 +151,33 @@ def _mean_over_users(per_user: pd.Series | np.ndarray, n_relevant: pd.Series) ->
     return float(per_user.mean()) if len(n_relevant) else 0.0
 
 
+def _precision(hits: pd.DataFrame, n_rel: pd.Series, k: int) -> float:
+    return _mean_over_users(_hits_per_user(hits, n_rel) / k, n_rel)
+
+
+def _recall(hits: pd.DataFrame, n_rel: pd.Series, k: int) -> float:
+    return _mean_over_users(_hits_per_user(hits, n_rel) / n_rel, n_rel)
+
+
+def _ndcg(hits: pd.DataFrame, n_rel: pd.Series, k: int) -> float:
+    gain = 1.0 / np.log2(hits["rank"].to_numpy(dtype=np.float64) + 1.0)
+    dcg = pd.Series(gain, index=hits["id"].to_numpy()).groupby(level=0).sum()
+    ideal_cum = np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))
+    idcg = ideal_cum[np.minimum(n_rel.to_numpy(), k) - 1]
+    return _mean_over_users(dcg.reindex(n_rel.index, fill_value=0.0).to_numpy() / idcg, n_rel)
+
+
+def _map(hits: pd.DataFrame, n_rel: pd.Series, k: int) -> float:
+    hits = hits.sort_values(["id", "rank"], kind="stable")
+    nth_hit = hits.groupby("id").cumcount().to_numpy() + 1
+    prec = pd.Series(nth_hit / hits["rank"].to_numpy(), index=hits["id"].to_numpy())
+    ap = prec.groupby(level=0).sum().reindex(n_rel.index, fill_value=0.0)
+    return _mean_over_users(ap.to_numpy() / np.minimum(n_rel.to_numpy(), k), n_rel)
+
+
+_SCORERS = {"precision": _precision, "recall": _recall, "ndcg": _ndcg, "map": _map}
+
+
 def precision_at_k(
     recommendations: pd.DataFrame,
     test: pd.DataFrame,
@@ -160,8 +187,7 @@ def precision_at_k(
     col_item: str = DEFAULT_ITEM_COL,
 ) -> float:
     """Mean over test users of (relevant items in the top k) / k."""
-    hits, n_rel = _hits(recommendations, test, k, col_user, col_item)
-    return _mean_over_users(_hits_per_user(hits, n_rel) / k, n_rel)
+    return _precision(*_hits(recommendations, test, k, col_user, col_item), k)
 
 
 def recall_at_k(
@@ -173,8 +199,7 @@ def recall_at_k(
     col_item: str = DEFAULT_ITEM_COL,
 ) -> float:
     """Mean over test users of (relevant items in the top k) / (relevant items)."""
-    hits, n_rel = _hits(recommendations, test, k, col_user, col_item)
-    return _mean_over_users(_hits_per_user(hits, n_rel) / n_rel, n_rel)
+    return _recall(*_hits(recommendations, test, k, col_user, col_item), k)
 
 
 def ndcg_at_k(
@@ -186,12 +211,7 @@ def ndcg_at_k(
     col_item: str = DEFAULT_ITEM_COL,
 ) -> float:
     """Mean normalised discounted cumulative gain (binary relevance, 1/log2(rank + 1))."""
-    hits, n_rel = _hits(recommendations, test, k, col_user, col_item)
-    gain = 1.0 / np.log2(hits["rank"].to_numpy(dtype=np.float64) + 1.0)
-    dcg = pd.Series(gain, index=hits["id"].to_numpy()).groupby(level=0).sum()
-    ideal_cum = np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))
-    idcg = ideal_cum[np.minimum(n_rel.to_numpy(), k) - 1]
-    return _mean_over_users(dcg.reindex(n_rel.index, fill_value=0.0).to_numpy() / idcg, n_rel)
+    return _ndcg(*_hits(recommendations, test, k, col_user, col_item), k)
 
 
 def map_at_k(
@@ -203,12 +223,7 @@ def map_at_k(
     col_item: str = DEFAULT_ITEM_COL,
 ) -> float:
     """Mean average precision: Σ precision@rank over hit ranks / min(k, relevant items)."""
-    hits, n_rel = _hits(recommendations, test, k, col_user, col_item)
-    hits = hits.sort_values(["id", "rank"], kind="stable")
-    nth_hit = hits.groupby("id").cumcount().to_numpy() + 1
-    prec = pd.Series(nth_hit / hits["rank"].to_numpy(), index=hits["id"].to_numpy())
-    ap = prec.groupby(level=0).sum().reindex(n_rel.index, fill_value=0.0)
-    return _mean_over_users(ap.to_numpy() / np.minimum(n_rel.to_numpy(), k), n_rel)
+    return _map(*_hits(recommendations, test, k, col_user, col_item), k)
 
 
 def catalog_coverage(recommendations: pd.DataFrame, catalog: Iterable[Any] | int) -> float:
@@ -227,14 +242,12 @@ def ranking_metrics(
     col_user: str = DEFAULT_USER_COL,
     col_item: str = DEFAULT_ITEM_COL,
 ) -> dict[str, float]:
-    """precision@k, recall@k, ndcg@k and map@k in one dict (keys like ``"ndcg@10"``)."""
-    kw = {"col_user": col_user, "col_item": col_item}
-    return {
-        f"precision@{k}": precision_at_k(recommendations, test, k, **kw),
-        f"recall@{k}": recall_at_k(recommendations, test, k, **kw),
-        f"ndcg@{k}": ndcg_at_k(recommendations, test, k, **kw),
-        f"map@{k}": map_at_k(recommendations, test, k, **kw),
-    }
+    """precision@k, recall@k, ndcg@k and map@k in one dict (keys like ``"ndcg@10"``).
+
+    The join of recommendations with the test items is made once for all four metrics.
+    """
+    hits, n_rel = _hits(recommendations, test, k, col_user, col_item)
+    return {f"{name}@{k}": score(hits, n_rel, k) for name, score in _SCORERS.items()}
 
 
 def compare(
