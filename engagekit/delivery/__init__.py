@@ -142,17 +142,8 @@ class TemplateRenderer:
         self._positions = None
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        try:
-            from engagekit import templates
-        except ImportError as exc:  # pragma: no cover - the templates area ships with engagekit
-            raise DeliveryError(
-                "engagekit.templates is unavailable; pass render= to deliver()"
-            ) from exc
-        if not hasattr(templates, "render_batch"):
-            raise DeliveryError(
-                "engagekit.templates.render_batch is not available in this build; pass "
-                "render=<callable mapping plan rows to a DataFrame of parts> to deliver()"
-            )
+        from engagekit import templates
+
         endpoints = self._load_endpoints()
         if self._positions is None:
             self._positions = pd.Index(endpoints["Id"].astype(str))

@@ -9,14 +9,12 @@ once its events reached the lake; a resumed run re-emits rows where it is still 
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 EVENT_COLUMNS = (
     "event_id", "event_type", "event_timestamp", "arrival_timestamp", "endpoint_id", "user_id",
@@ -164,54 +162,11 @@ def _hash(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-_SCHEMA = pa.schema(
-    [
-        ("event_id", pa.string()),
-        ("event_type", pa.string()),
-        ("event_timestamp", pa.timestamp("us", tz="UTC")),
-        ("arrival_timestamp", pa.timestamp("us", tz="UTC")),
-        ("endpoint_id", pa.string()),
-        ("user_id", pa.string()),
-        ("session_id", pa.string()),
-        ("app_id", pa.string()),
-        ("channel_type", pa.string()),
-        ("campaign_id", pa.string()),
-        ("run_id", pa.string()),
-        ("treatment_id", pa.string()),
-        ("journey_id", pa.string()),
-        ("attributes", pa.map_(pa.string(), pa.string())),
-        ("metrics", pa.map_(pa.string(), pa.float64())),
-    ]
-)
-
-
 def append_events(project: Any, events: pd.DataFrame) -> int:
-    """Write events to the lake: ``engagekit.events.append_events`` when it exists.
-
-    The fallback writes the same flat columns as Parquet into the lake's
-    ``YYYY/MM/DD/hh/`` partitions (by event time), one file per call and hour.
-    """
+    """Write delivery events to the project's event lake (idempotent on event_id)."""
     if events.empty:
         return 0
-    try:
-        from engagekit import events as events_mod
-    except ImportError:
-        events_mod = None  # type: ignore[assignment]
-    appender = getattr(events_mod, "append_events", None) if events_mod else None
-    if appender is not None:
-        appender(project, events)
-        return len(events)
-    return _write_lake(project.store.events_dir, events)
+    from engagekit.events import append_events as append
 
-
-def _write_lake(root: Any, events: pd.DataFrame) -> int:
-    hours = events["event_timestamp"].dt.floor("h")
-    token = uuid.uuid4().hex
-    for hour, part in events.groupby(hours, sort=True):
-        folder = root / f"{hour:%Y/%m/%d/%H}"
-        folder.mkdir(parents=True, exist_ok=True)
-        table = pa.Table.from_pandas(part, schema=_SCHEMA, preserve_index=False)
-        tmp = folder / f".delivery-{token}.parquet.tmp"
-        pq.write_table(table, tmp)
-        tmp.rename(folder / f"delivery-{token}.parquet")
+    append(project, events)
     return len(events)
