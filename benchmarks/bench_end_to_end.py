@@ -23,12 +23,12 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 import psutil
+import pyarrow as pa
 
 from engagekit import campaigns, jobs, segments, templates
 from engagekit.delivery import deliver, ledger
-from engagekit.demo import CAMPAIGN, HTML, SUBJECT_A, SUBJECT_B, TEXT, simulate_after_campaign
+from engagekit.demo import CAMPAIGN, SEGMENT, define_campaign, simulate_after_campaign
 from engagekit.endpoints import write_endpoints
 from engagekit.project import Project
 from engagekit.sample import generate_endpoints
@@ -133,38 +133,8 @@ def main() -> None:
         write_endpoints(project, endpoints)
         lap("generate + store endpoints (setup)")
 
-        seg = (
-            segments.segment("reachable-email")
-            .channel("EMAIL")
-            .metric("visits", "GREATER_THAN", 0)
-            .build()
-        )
-        segments.save_segment(project, seg)
-        for name, subject in (("news", SUBJECT_A), ("discount", SUBJECT_B)):
-            templates.save_template(
-                project,
-                name,
-                templates.EmailTemplate(
-                    Subject=subject, HtmlPart=HTML, TextPart=TEXT,
-                    DefaultSubstitutions='{"CALL_TO_ACTION": "Open"}',
-                ),
-            )  # fmt: skip
-        campaign = campaigns.Campaign.parse(
-            {
-                "Name": CAMPAIGN,
-                "SegmentId": "reachable-email",
-                "HoldoutPercent": 20,
-                "Treatments": [
-                    {"SizePercent": 40,
-                     "TemplateConfiguration": {"EmailTemplate": {"Name": "news"}}},
-                    {"SizePercent": 40,
-                     "TemplateConfiguration": {"EmailTemplate": {"Name": "discount"}}},
-                ],
-                "Schedule": {"StartTime": send_at.isoformat(), "Frequency": "ONCE"},
-                "State": "scheduled",
-            }
-        )  # fmt: skip
-        campaigns.save_campaign(project, campaign)
+        define_campaign(project, send_at)
+        seg = segments.load_segment(project, SEGMENT)
         mask = segments.evaluate(seg, endpoints)
         lap("segment")
 
@@ -179,11 +149,11 @@ def main() -> None:
 
         scheduled = plan[plan["status"] == "scheduled"]
         parts = []
-        for tid, rows in scheduled.groupby("treatment_id", observed=True):
-            name = "news" if str(tid) == "0" else "discount"
-            parts.append(
-                templates.render_batch(rows, templates.load_template(project, name), endpoints)
-            )
+        for (name, version), rows in scheduled.groupby(
+            ["template", "template_version"], observed=True
+        ):
+            template = templates.load_template(project, str(name), int(version))
+            parts.append(templates.render_batch(rows, template, endpoints))
         rendered = pd.concat(parts).reindex(scheduled.index)
         lap("render")
 

@@ -17,15 +17,20 @@ end at about "now".
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from engagekit.project import Project
+
+if TYPE_CHECKING:
+    from engagekit.campaigns import Campaign
 
 CAMPAIGN = "autumn-reactivation"
 SEGMENT = "reachable-email"
@@ -57,6 +62,50 @@ class DemoResult:
     summary: dict[str, int] = field(default_factory=dict)
 
 
+#: the demo's two messages: (template name, subject, call to action)
+MESSAGES = (
+    ("reactivation-news", SUBJECT_A, "See what is new"),
+    ("reactivation-discount", SUBJECT_B, "Take 20% off"),
+)
+
+
+def define_campaign(project: Project, send_at: pd.Timestamp) -> Campaign:
+    """Save the demo's segment, its two e-mail templates and the A/B campaign (scheduled once
+    at ``send_at``, 40 % / 40 % / 20 % holdout); returns the campaign."""
+    from engagekit import campaigns, segments, templates
+
+    seg = segments.segment(SEGMENT).channel("EMAIL").metric("visits", "GREATER_THAN", 0).build()
+    segments.save_segment(project, seg)
+    treatments = []
+    for name, subject, cta in MESSAGES:
+        defaults = json.dumps({"CALL_TO_ACTION": cta})
+        template = templates.EmailTemplate(
+            subject=subject, html_part=HTML, text_part=TEXT, default_substitutions=defaults
+        )
+        templates.save_template(project, name, template)
+        treatments.append(
+            {
+                "TreatmentName": name.removeprefix("reactivation-"),
+                "SizePercent": 40,
+                "TemplateConfiguration": {"EmailTemplate": {"Name": name}},
+            }
+        )
+    campaign = campaigns.Campaign.parse(
+        {
+            "Name": CAMPAIGN,
+            "Description": "Win back quiet customers: news vs a discount, 20% held out",
+            "SegmentId": SEGMENT,
+            "Channel": "EMAIL",
+            "HoldoutPercent": 20,
+            "Treatments": treatments,
+            "Schedule": {"StartTime": send_at.isoformat(), "Frequency": "ONCE"},
+            "State": "scheduled",
+        }
+    )
+    campaigns.save_campaign(project, campaign)
+    return campaign
+
+
 def build_demo(
     directory: Path | str,
     *,
@@ -69,7 +118,7 @@ def build_demo(
     say=print,
 ) -> DemoResult:
     """Build the demo project in ``directory`` (replacing it) and run the whole job."""
-    from engagekit import campaigns, jobs, segments, templates
+    from engagekit import jobs
     from engagekit.endpoints import export_endpoints, import_endpoints
     from engagekit.sample import generate_endpoints
 
@@ -104,54 +153,11 @@ def build_demo(
     say(f"imported endpoints: {imported}")
     lap("import")
 
-    # 2. segment and templates
-    seg = segments.segment(SEGMENT).channel("EMAIL").metric("visits", "GREATER_THAN", 0).build()
-    segments.save_segment(project, seg)
-    defaults = '{"CALL_TO_ACTION": "See what is new"}'
-    templates.save_template(
-        project,
-        "reactivation-news",
-        templates.EmailTemplate(
-            subject=SUBJECT_A, html_part=HTML, text_part=TEXT, default_substitutions=defaults
-        ),
-    )
-    templates.save_template(
-        project,
-        "reactivation-discount",
-        templates.EmailTemplate(
-            subject=SUBJECT_B,
-            html_part=HTML,
-            text_part=TEXT,
-            default_substitutions='{"CALL_TO_ACTION": "Take 20% off"}',
-        ),
-    )
+    # 2. segment, two templates, and the A/B campaign with a holdout
+    define_campaign(project, send_at)
     lap("definitions")
 
-    # 3. the A/B campaign with a holdout, run as a papermill job through the simulator
-    campaign = campaigns.Campaign.parse(
-        {
-            "Name": CAMPAIGN,
-            "Description": "Win back quiet customers: news vs a discount, 20% held out",
-            "SegmentId": SEGMENT,
-            "Channel": "EMAIL",
-            "HoldoutPercent": 20,
-            "Treatments": [
-                {
-                    "TreatmentName": "news",
-                    "SizePercent": 40,
-                    "TemplateConfiguration": {"EmailTemplate": {"Name": "reactivation-news"}},
-                },
-                {
-                    "TreatmentName": "discount",
-                    "SizePercent": 40,
-                    "TemplateConfiguration": {"EmailTemplate": {"Name": "reactivation-discount"}},
-                },
-            ],
-            "Schedule": {"StartTime": send_at.isoformat(), "Frequency": "ONCE"},
-            "State": "scheduled",
-        }
-    )
-    campaigns.save_campaign(project, campaign)
+    # 3. run it as a papermill job through the simulator
     due = jobs.run_due(project, send_at + pd.Timedelta(minutes=1))
     failed = [r for r in due if r.status != "completed"]
     if not due or failed:
