@@ -346,7 +346,7 @@ def execute_campaign_run(
     plan, and the ledger makes each message go out once.
     """
     from engagekit import campaigns as cmp
-    from engagekit.delivery import deliver
+    from engagekit.delivery import deliver, ledger
 
     project = Project.open(project_dir)
     at = _utc(now)
@@ -369,8 +369,6 @@ def execute_campaign_run(
     except EngagekitError:
         plan = cmp.plan_run(project, campaign, at, occurrence=occurrence, run_id=run_id)
     report = deliver(project, plan, now=at.to_pydatetime(), progress=progress)
-    from engagekit.delivery import ledger
-
     book = ledger(project, run_id)
     outcomes = (
         book.groupby(["treatment", "status"], observed=True).size().rename("messages").reset_index()
